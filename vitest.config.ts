@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // The worker shim must be installed before @jax-js/jax is imported by any test.
+    setupFiles: ["./test/setup.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Two cores: run test files one at a time so jax-js gets both wasm threads.
+    fileParallelism: false,
+    pool: "forks",
+    reporters: ["default"],
+  },
+});
