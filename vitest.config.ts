@@ -10,6 +10,8 @@ export default defineConfig({
     // Two cores: run test files one at a time so jax-js gets both wasm threads.
     fileParallelism: false,
     pool: "forks",
+    // jax-js must be one module instance for the app and for src/core/leaks.ts.
+    server: { deps: { external: [/@jax-js/] } },
     reporters: ["default"],
   },
 });
