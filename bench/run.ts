@@ -1,0 +1,111 @@
+/**
+ * `npm run bench`: runs every benchmark in a fresh child process (per thread count where that
+ * matters, since jax-js fixes its thread pool when it loads), prints a table, and writes
+ * bench/RESULTS.md with the date and machine. `npm run bench -- --only matmul,stblock`.
+ */
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { machineInfo } from "./machine.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
+
+interface Bench {
+  name: string;
+  script: string;
+  threads: number[];
+  /** Render this benchmark's JSON results (one per thread count) as markdown. */
+  render(results: Record<string, unknown>[]): string;
+}
+
+type Row = Record<string, unknown>;
+
+function table(header: string[], rows: (string | number)[][]): string {
+  const fmt = (v: string | number) => (typeof v === "number" ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : v);
+  return [
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.map(fmt).join(" | ")} |`),
+  ].join("\n");
+}
+
+const BENCHES: Bench[] = [
+  {
+    name: "matmul",
+    script: "bench/matmul.ts",
+    threads: [1, 2],
+    render(results) {
+      const rows: (string | number)[][] = [];
+      const byShape = new Map<string, Row[]>();
+      for (const r of results) {
+        for (const m of r.matmul as Row[]) byShape.set(m.shape as string, [...(byShape.get(m.shape as string) ?? []), { ...m, threads: r.threads }]);
+      }
+      for (const [shape, rs] of byShape) {
+        const one = rs.find((r) => r.threads === 1);
+        const two = rs.find((r) => r.threads === 2);
+        rows.push([shape, (one?.gflops as number) ?? NaN, (two?.gflops as number) ?? NaN, ((two?.gflops as number) ?? NaN) / ((one?.gflops as number) ?? NaN)]);
+      }
+      return "### fp32 matmul, jax-js wasm (GFLOP/s)\n\n" + table(["M×K×N", "1 thread", "2 threads", "speed-up"], rows);
+    },
+  },
+  {
+    name: "stblock",
+    script: "bench/st-block.ts",
+    threads: [1, 2],
+    render(results) {
+      const rows: (string | number)[][] = [];
+      for (const r of results) {
+        for (const s of r.shapes as Row[]) rows.push([s.name as string, s.shape as string, r.threads as number, s.ms as number, s.tokensPerSec as number]);
+      }
+      return "### ST block forward + backward, jax-js wasm (jit)\n\n" + table(["shape", "B,T,N,D,heads", "threads", "ms/step", "tokens/s"], rows);
+    },
+  },
+  {
+    name: "adamw",
+    script: "bench/adamw.ts",
+    threads: [1, 2],
+    render(results) {
+      const rows = results.map((r) => [r.params as number, r.threads as number, r.ms as number]);
+      return "### AdamW update (jit, with global-norm clipping)\n\n" + table(["params", "threads", "ms/step"], rows);
+    },
+  },
+];
+
+function runChild(script: string, threads: number): Row {
+  const res = spawnSync(process.execPath, ["--import", "tsx", "--import", "./src/core/worker-shim.ts", script], {
+    cwd: root,
+    env: { ...process.env, WORLDKIT_THREADS: String(threads) },
+    encoding: "utf8",
+    timeout: 10 * 60_000,
+  });
+  const line = res.stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+  if (res.status !== 0 || !line) throw new Error(`bench ${script} (threads=${threads}) failed:\n${res.stderr}`);
+  return JSON.parse(line) as Row;
+}
+
+const onlyArg = process.argv.find((a) => a.startsWith("--only"));
+const only = onlyArg ? (onlyArg.split("=")[1] ?? process.argv[process.argv.indexOf(onlyArg) + 1]).split(",") : null;
+const m = machineInfo();
+const sections: string[] = [];
+for (const bench of BENCHES) {
+  if (only && !only.includes(bench.name)) continue;
+  const results = bench.threads.map((t) => {
+    process.stderr.write(`bench ${bench.name} threads=${t} ...\n`);
+    return runChild(bench.script, t);
+  });
+  const md = bench.render(results);
+  console.log(md + "\n");
+  sections.push(md);
+}
+const report = [
+  "# worldkit benchmarks",
+  "",
+  `Measured ${m.date} on ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}, jax-js ${m.jaxjs}.`,
+  "Regenerate with `npm run bench` (each benchmark runs in its own process per thread count).",
+  "",
+  ...sections.flatMap((s) => [s, ""]),
+].join("\n");
+writeFileSync(join(here, only ? "RESULTS.partial.md" : "RESULTS.md"), report);
+console.log(`wrote bench/${only ? "RESULTS.partial.md" : "RESULTS.md"}`);
