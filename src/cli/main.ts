@@ -10,6 +10,7 @@ import type { Command } from "./command.js";
 /** Registered commands: name → loader. Add one line per command module. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import("./demo.js")).demo,
+  data: async () => (await import("./data.js")).data,
 };
 
 function version(): string {
