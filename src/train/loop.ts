@@ -1,0 +1,241 @@
+/**
+ * One training loop for every phase (tokenizer, latent actions, dynamics, prompt). A phase
+ * supplies its model through the `Phase` interface; the loop owns everything else: the run
+ * folder, the schedule, progress, metrics.jsonl, periodic validation, samples, curves,
+ * checkpoints and exact resume.
+ *
+ * Exact resume: the step's PRNG key is derived from (seed, step), the learning rate from the
+ * step, and the data loader's position is stored in the checkpoint, so a resumed run produces
+ * the same losses as an uninterrupted one.
+ */
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { np, tree } from "../core/jax.js";
+import { makeKey } from "../core/keys.js";
+import type { Key } from "../core/keys.js";
+import { freezeDeep } from "../core/config.js";
+import { warmupCosine } from "../nn/schedule.js";
+import { Progress } from "../cli/progress.js";
+import { checkpointPath, latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from "./checkpoint.js";
+import type { ParamTree } from "../core/tree-names.js";
+import { appendMetrics, createRunFolder, flushMetrics, readMetrics } from "./run-folder.js";
+import { COLORS, plotPanels } from "./plot.js";
+import type { Panel } from "./plot.js";
+
+export interface TrainConfig {
+  /** Total optimizer steps. */
+  steps: number;
+  /** Peak learning rate (after warmup). */
+  lr: number;
+  /** Linear warmup steps from 0 to `lr`. */
+  warmupSteps: number;
+  /** Final learning rate as a fraction of `lr` at the end of the cosine decay. */
+  finalLrFraction: number;
+  /** AdamW β1. */
+  b1: number;
+  /** AdamW β2 (0.95 suits transformers trained for few steps). */
+  b2: number;
+  /** Decoupled weight decay (matrices only). */
+  weightDecay: number;
+  /** Global gradient-norm clip. */
+  clipNorm: number;
+  /** Seed for initialisation, data order and per-step randomness. */
+  seed: number;
+  /** Print/log train metrics every N steps. */
+  logEvery: number;
+  /** Validate every N steps (and at the end); 0 disables. */
+  valEvery: number;
+  /** Validation batches per validation. */
+  valBatches: number;
+  /** Write sample images every N steps (and at the end); 0 disables. */
+  sampleEvery: number;
+  /** Checkpoint every N steps (and at the end). */
+  ckptEvery: number;
+  /** Checkpoints kept on disk (oldest pruned). */
+  keepCheckpoints: number;
+}
+
+export const TRAIN_DEFAULTS: Readonly<TrainConfig> = freezeDeep({
+  steps: 2000,
+  lr: 1e-3,
+  warmupSteps: 100,
+  finalLrFraction: 0.1,
+  b1: 0.9,
+  b2: 0.95,
+  weightDecay: 0.01,
+  clipNorm: 1.0,
+  seed: 0,
+  logEvery: 10,
+  valEvery: 250,
+  valBatches: 4,
+  sampleEvery: 250,
+  ckptEvery: 250,
+  keepCheckpoints: 2,
+});
+
+/** Scalar metrics a step returns: arrays (read after the step) or plain numbers. */
+export type StepMetrics = Record<string, np.Array | number>;
+
+/** What a phase gives the loop. `P` params, `S` trainable-free state (EMA, code ages), `B` a batch. */
+export interface Phase<P extends ParamTree, S extends ParamTree, B> {
+  /** "tokenizer", "lam", ... (used in messages). */
+  name: string;
+  /** The run's resolved config; written to config.json and into every checkpoint. */
+  config: { train: TrainConfig };
+  /** Fresh params and state (consumes key). */
+  init(key: Key): { params: P; state: S; opt: ParamTree };
+  /**
+   * One optimizer step. Consumes params, opt, state and key; returns the new ones and metrics.
+   * `lr` is a scalar array (consumed).
+   */
+  step(params: P, opt: ParamTree, state: S, batch: B, lr: np.Array, key: Key): { params: P; opt: ParamTree; state: S; metrics: StepMetrics };
+  /** The next training batch, and the loader position to store in checkpoints. */
+  nextBatch(): Promise<B>;
+  loaderState(): unknown;
+  restoreLoader(state: unknown): void;
+  /** Validation metrics on held-out data (borrows params/state: must not consume them). */
+  validate?(params: P, state: S): Promise<Record<string, number>>;
+  /** Write sample images into `dir` (borrows params/state). */
+  samples?(params: P, state: S, dir: string, step: number): Promise<void>;
+  /** Names of metrics to plot (train and val): e.g. [["loss", true], ["psnr", false]] (name, log scale). */
+  plots?: [string, boolean][];
+  /** Free jitted functions. */
+  dispose?(): void;
+}
+
+export interface RunOptions {
+  /** The run folder. */
+  out: string;
+  /** Continue from the latest checkpoint in `out`. */
+  resume?: boolean;
+  /** The command line, for command.txt. */
+  command: string[];
+  /** Stop after this step (for tests that simulate an interruption); the run stays resumable. */
+  stopAt?: number;
+  /** No progress output. */
+  quiet?: boolean;
+}
+
+export interface RunResult<P, S> {
+  params: P;
+  state: S;
+  step: number;
+  lastMetrics: Record<string, number>;
+}
+
+/** Derive the key of step `step` from the seed: independent of how the run was split. */
+export function stepKey(seed: number, step: number): Key {
+  return makeKey((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca77)) | 0);
+}
+
+async function readMetricsOf(metrics: StepMetrics): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(metrics)) out[k] = typeof v === "number" ? v : Number((await v.data())[0]);
+  return out;
+}
+
+/** Train a phase to `config.train.steps`, resuming if asked. Returns the final params (owned by the caller). */
+export async function runTraining<P extends ParamTree, S extends ParamTree, B>(
+  phase: Phase<P, S, B>,
+  opts: RunOptions,
+): Promise<RunResult<P, S>> {
+  const cfg = phase.config.train;
+  const resumeFrom = opts.resume ? await latestCheckpoint(opts.out) : null;
+  if (opts.resume && !resumeFrom) throw new Error(`--resume ${opts.out}: no checkpoint found in that folder`);
+  if (!opts.resume && existsSync(join(opts.out, "metrics.jsonl"))) {
+    throw new Error(`${opts.out} already holds a run; pass --resume to continue it or choose another --out`);
+  }
+  await createRunFolder(opts.out, { config: phase.config, command: opts.command, resume: !!opts.resume });
+
+  let params: P;
+  let state: S;
+  let opt: ParamTree;
+  let step = 0;
+  const fresh = phase.init(makeKey(cfg.seed));
+  if (resumeFrom) {
+    const ck = await loadCheckpoint(resumeFrom, { template: fresh.params, optTemplate: { adam: fresh.opt, state: fresh.state } });
+    tree.dispose(fresh as unknown as ParamTree);
+    params = ck.params as P;
+    const o = ck.optState as { adam: ParamTree; state: S };
+    opt = o.adam;
+    state = o.state;
+    step = ck.step;
+    phase.restoreLoader(ck.extra.loader);
+  } else {
+    ({ params, state, opt } = fresh);
+  }
+
+  const schedule = warmupCosine({ peak: cfg.lr, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps, final: cfg.lr * cfg.finalLrFraction });
+  const lastStep = Math.min(cfg.steps, opts.stopAt ?? cfg.steps);
+  const bar = new Progress({ total: cfg.steps, start: step, label: `train ${phase.name}`, unit: "step", quiet: opts.quiet });
+  let last: Record<string, number> = {};
+
+  const save = async () => {
+    await saveCheckpoint(checkpointPath(opts.out, step), {
+      params,
+      optState: { adam: opt, state } as unknown as ParamTree,
+      step,
+      config: phase.config,
+      extra: { loader: phase.loaderState() },
+    });
+    await pruneCheckpoints(opts.out, cfg.keepCheckpoints);
+  };
+
+  const t0 = performance.now();
+  let stepsTimed = 0;
+  while (step < lastStep) {
+    const batch = await phase.nextBatch();
+    const lr = schedule(step);
+    const out = phase.step(params, opt, state, batch, np.array(lr), stepKey(cfg.seed, step));
+    ({ params, opt, state } = out);
+    step++;
+    stepsTimed++;
+    const m = await readMetricsOf(out.metrics);
+    if (!Number.isFinite(m.loss)) {
+      throw new Error(`${phase.name}: loss became ${m.loss} at step ${step}; the last good checkpoint is in ${opts.out}`);
+    }
+    last = { ...m, lr };
+    const rate = stepsTimed / ((performance.now() - t0) / 1000);
+    bar.tick(1, pickProgress(m));
+    if (step % cfg.logEvery === 0 || step === lastStep) appendMetrics(opts.out, { step, split: "train", ...last, steps_per_s: rate });
+    const atEnd = step === cfg.steps;
+    if (phase.validate && cfg.valEvery > 0 && (step % cfg.valEvery === 0 || atEnd)) {
+      const v = await phase.validate(params, state);
+      appendMetrics(opts.out, { step, split: "val", ...v });
+    }
+    if (phase.samples && cfg.sampleEvery > 0 && (step % cfg.sampleEvery === 0 || atEnd)) {
+      await phase.samples(params, state, join(opts.out, "samples"), step);
+    }
+    if (step % cfg.ckptEvery === 0 || atEnd || step === lastStep) await save();
+    if (step % cfg.logEvery === 0 || atEnd) await writeCurves(opts.out, phase.plots ?? [["loss", true]]);
+  }
+  bar.done();
+  flushMetrics(opts.out);
+  return { params, state, step, lastMetrics: last };
+}
+
+function pickProgress(m: Record<string, number>): Record<string, number> {
+  const keys = ["loss", "psnr", "usage", "purity"];
+  const out: Record<string, number> = {};
+  for (const k of keys) if (k in m) out[k] = m[k];
+  return out;
+}
+
+/** Draw curves.png (and curves.json with the same series) from metrics.jsonl. */
+export async function writeCurves(dir: string, plots: [string, boolean][]): Promise<void> {
+  const records = (await readMetrics(dir)) as Record<string, unknown>[];
+  const panels: Panel[] = plots.map(([name, logY]) => ({
+    title: name,
+    logY,
+    series: ["train", "val"].map((split, i) => ({
+      label: split,
+      color: COLORS[i],
+      points: records
+        .filter((r) => r.split === split && typeof r[name] === "number")
+        .map((r) => [r.step as number, r[name] as number] as [number, number]),
+    })),
+  }));
+  await writeFile(join(dir, "curves.png"), plotPanels(panels));
+  await writeFile(join(dir, "curves.json"), JSON.stringify(panels.map((p) => ({ title: p.title, series: p.series.map((s) => ({ label: s.label, points: s.points })) }))));
+}
