@@ -1,0 +1,192 @@
+/**
+ * Multi-head self-attention with optional QK-norm, rotary positions, masks and an explicit
+ * KV cache.
+ *
+ * Shapes: x_BSD (B batch, S sequence, D width); H heads of width Dh = D / H.
+ *
+ * - `attention(p, x_BSD, opts) → y_BSD`: the training forward (no cache).
+ * - `attentionCached(p, x_BSD, cache, opts) → { y_BSD, cache }`: the same computation for new
+ *   tokens x_BSD given the keys/values of everything before them (`cache`, or null for none);
+ *   returns the cache with the new keys/values appended. Feeding a sequence in pieces through
+ *   it equals the full forward with the matching causal / block-causal mask.
+ *
+ * **Cache layout** (`KVCache`): `{ k, v }`, each (B, H, S_past, Dh), oldest position first.
+ * Keys are stored after QK-norm and *before* RoPE; rotations are applied at use time with
+ * positions 0..S_total−1 counted from the start of the cache, so `trimCache(cache, keep)` can
+ * drop the oldest positions and the window stays exact (scores depend only on distances; see
+ * src/nn/position.ts). Queries are the last positions of the window.
+ *
+ * Masks (src/nn/masks.ts) are boolean (true = attend) or additive float (0 / −Infinity),
+ * shaped (S_q, S_k) or broadcastable to (B, H, S_q, S_k). With a cache, S_k = S_past + S_q.
+ * Rows with no allowed key produce zeros, never NaN; the softmax is max-shifted.
+ *
+ * All heads are computed together: one fused QKV matmul, two batched matmuls for the scores
+ * and the weighted values, one output matmul. Ownership: every function here consumes its
+ * array arguments (pass `tree.ref(p)` to keep parameters).
+ */
+import { lax, np } from "../core/jax.js";
+import { splitKey } from "../core/keys.js";
+import type { Key } from "../core/keys.js";
+import { initWeight } from "./linear.js";
+import { RMS_NORM_EPS, initRMSNorm, rmsNorm } from "./norm.js";
+import type { RMSNormParams } from "./norm.js";
+import { divide } from "./ops.js";
+import { applyRope } from "./position.js";
+import type { RopeOptions } from "./position.js";
+
+export interface AttentionConfig {
+  /** Model width D (input and output). */
+  dim: number;
+  /** Number of heads H; D must be divisible by H unless headDim is given. */
+  heads: number;
+  /** RMSNorm on queries and keys per head (learned scale of width Dh), as in Genie / Jasmine. */
+  qkNorm: boolean;
+  /** Width of each head. Default dim / heads. */
+  headDim?: number;
+  /** Multiplier on the output projection's initial scale (e.g. 1/sqrt(2·layers) in a residual stack). Default 1. */
+  outInitScale?: number;
+}
+
+export interface AttentionParams {
+  /** Fused query/key/value projection, shape (D, 3, H, Dh): [:, 0] queries, [:, 1] keys, [:, 2] values. */
+  wqkv: np.Array;
+  /** Output projection, shape (H, Dh, D). */
+  wo: np.Array;
+  /** QK-norm of the queries (present iff qkNorm). */
+  qNorm?: RMSNormParams;
+  /** QK-norm of the keys (present iff qkNorm). */
+  kNorm?: RMSNormParams;
+}
+
+/** Past keys and values: each (B, H, S_past, Dh), keys after QK-norm and before RoPE. */
+export interface KVCache {
+  k: np.Array;
+  v: np.Array;
+}
+
+export interface AttentionOptions {
+  /** Boolean (true = attend) or additive (0 / −Infinity) mask, (S_q, S_k) or broadcastable to (B, H, S_q, S_k). Default: none (full attention). */
+  mask?: np.Array;
+  /** Rotary positions on queries and keys (true, or options such as the base). Default false. */
+  rope?: boolean | RopeOptions;
+  /** Epsilon of the QK-norm. Default 1e-6. */
+  eps?: number;
+}
+
+/** Initialize attention (deterministic from `key`, which is consumed). */
+export function initAttention(key: Key, cfg: AttentionConfig): AttentionParams {
+  const H = cfg.heads;
+  const dh = cfg.headDim ?? cfg.dim / H;
+  if (!Number.isInteger(dh)) throw new Error(`attention: dim ${cfg.dim} is not divisible by heads ${H}`);
+  const [k1, k2] = splitKey(key, 2);
+  const p: AttentionParams = {
+    wqkv: initWeight(k1, [cfg.dim, 3, H, dh], cfg.dim),
+    wo: initWeight(k2, [H, dh, cfg.dim], H * dh, "normal", cfg.outInitScale ?? 1),
+  };
+  if (cfg.qkNorm) {
+    p.qNorm = initRMSNorm({ dim: dh });
+    p.kNorm = initRMSNorm({ dim: dh });
+  }
+  return p;
+}
+
+/** Largest magnitude used to keep the softmax shift finite when a whole row is masked. */
+const FINITE_FLOOR = -1e30;
+
+/**
+ * Numerically stable softmax over the last axis with an optional mask (boolean: true = keep;
+ * or additive float). Entries that are −Infinity (or masked) get probability 0; a row with no
+ * finite entry gives all zeros instead of NaN, and its gradient is zero. Consumes its arguments.
+ */
+export function maskedSoftmax(logits: np.Array, mask?: np.Array): np.Array {
+  let x = logits;
+  if (mask !== undefined) x = mask.dtype === np.bool ? np.where(mask, x, -Infinity) : x.add(mask);
+  // Shift by the row max (treated as a constant: softmax is shift invariant), floored so a
+  // fully masked row shifts by a finite number and exp gives exact zeros.
+  const m = np.maximum(lax.stopGradient(x.ref.max(-1, { keepdims: true })), FINITE_FLOOR);
+  const e = np.exp(x.sub(m));
+  // Rows with any allowed key have a sum >= 1 (the max contributes exp(0)), which the tiny
+  // term does not change; an empty row divides 0 by 1e-30.
+  const den = e.ref.sum(-1, { keepdims: true }).add(1e-30);
+  return divide(e, den);
+}
+
+/** Project x_BSD to q, k, v (B, H, S, Dh); q and k QK-normed, q not yet scaled or rotated. */
+function project(p: AttentionParams, x: np.Array, eps: number): { q: np.Array; k: np.Array; v: np.Array } {
+  const [B, S, D] = x.shape;
+  const [Dw, three, H, dh] = p.wqkv.shape;
+  if (D !== Dw || three !== 3) throw new Error(`attention: input [${x.shape}] does not match wqkv [${p.wqkv.shape}]`);
+  const qkv = np
+    .matmul(x.reshape([B * S, D]), p.wqkv.reshape([D, 3 * H * dh]))
+    .reshape([B, S, 3, H, dh])
+    .transpose([2, 0, 3, 1, 4]); // (3, B, H, S, Dh)
+  const [q3, k3, v3] = np.split(qkv, [1, 2], 0);
+  let q = q3.reshape([B, H, S, dh]);
+  let k = k3.reshape([B, H, S, dh]);
+  const v = v3.reshape([B, H, S, dh]);
+  if (p.qNorm) q = rmsNorm(p.qNorm, q, eps);
+  if (p.kNorm) k = rmsNorm(p.kNorm, k, eps);
+  return { q, k, v };
+}
+
+/**
+ * Attend with queries (B, H, Sq, Dh) over keys/values (B, H, Sk, Dh), queries being the last
+ * Sq positions; returns y_BSD through the output projection.
+ */
+function attend(wo: np.Array, q: np.Array, k: np.Array, v: np.Array, opts: AttentionOptions): np.Array {
+  const [B, H, Sq, dh] = q.shape;
+  const Sk = k.shape[2];
+  const D = wo.shape[2];
+  if (opts.rope) {
+    const ropeOpts = opts.rope === true ? {} : opts.rope;
+    q = applyRope(q, Sk - Sq, ropeOpts);
+    k = applyRope(k, 0, ropeOpts);
+  }
+  const scores = np.matmul(q.mul(1 / Math.sqrt(dh)), np.swapaxes(k, 2, 3)); // (B, H, Sq, Sk)
+  const probs = maskedSoftmax(scores, opts.mask);
+  const o = np.matmul(probs, v); // (B, H, Sq, Dh)
+  const o2 = o.transpose([0, 2, 1, 3]).reshape([B * Sq, H * dh]);
+  return np.matmul(o2, wo.reshape([H * dh, D])).reshape([B, Sq, D]);
+}
+
+/** Self-attention over x_BSD → y_BSD (training forward; no cache). */
+export function attention(p: AttentionParams, x_BSD: np.Array, opts: AttentionOptions = {}): np.Array {
+  const { q, k, v } = project(p, x_BSD, opts.eps ?? RMS_NORM_EPS);
+  return attend(p.wo, q, k, v, opts);
+}
+
+/**
+ * Self-attention of new tokens x_BSD over the cached past and themselves. `cache` (consumed)
+ * holds the past keys/values (or is null: no past); the returned cache has the new ones
+ * appended. `opts.mask`, if given, is (S_new, S_past + S_new); for one new frame or token under
+ * a causal / block-causal mask no mask is needed (every new query may see the whole cache).
+ */
+export function attentionCached(
+  p: AttentionParams,
+  x_BSD: np.Array,
+  cache: KVCache | null,
+  opts: AttentionOptions = {},
+): { y_BSD: np.Array; cache: KVCache } {
+  const proj = project(p, x_BSD, opts.eps ?? RMS_NORM_EPS);
+  let k = proj.k;
+  let v = proj.v;
+  if (cache) {
+    k = np.concatenate([cache.k, k], 2);
+    v = np.concatenate([cache.v, v], 2);
+  }
+  const y_BSD = attend(p.wo, proj.q, k.ref, v.ref, opts);
+  return { y_BSD, cache: { k, v } };
+}
+
+/** Number of positions held in a cache (does not consume). */
+export function cacheLength(cache: KVCache | null): number {
+  return cache ? cache.k.shape[2] : 0;
+}
+
+/** Keep only the newest `keep` positions of a cache (consumed). */
+export function trimCache(cache: KVCache, keep: number): KVCache {
+  const S = cache.k.shape[2];
+  if (!Number.isInteger(keep) || keep < 0) throw new Error(`trimCache: keep must be a non-negative integer, got ${keep}`);
+  if (keep >= S) return cache;
+  return { k: cache.k.slice([], [], [S - keep, S]), v: cache.v.slice([], [], [S - keep, S]) };
+}
