@@ -3,4 +3,7 @@
 // gets its thread pool; static imports would be hoisted, hence the dynamic imports in order.
 await import("../dist/core/worker-shim.js");
 const { main } = await import("../dist/cli/main.js");
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// onnxruntime sessions and worker threads may hold the event loop: leave explicitly, except for
+// long-running commands (servers) that return a promise only when they are done anyway.
+process.exit(code);

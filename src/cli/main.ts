@@ -10,6 +10,8 @@ import type { Command } from "./command.js";
 /** Registered commands: name → loader. Add one line per command module. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import("./demo.js")).demo,
+  train: async () => (await import("./train.js")).train,
+  eval: async () => (await import("./eval.js")).evalCommand,
   data: async () => (await import("./data.js")).data,
 };
 

@@ -237,21 +237,10 @@ export class ClipLoader implements AsyncIterable<ClipBatch> {
       const ep = this.#episode(id);
       episodes.push(id);
       starts.push(start);
+      writeClip(ep, start, T, C, depthInv, x_BTHWC, b * T * HW * C);
       for (let t = 0; t < T; t++) {
-        const f = start + t;
-        const a = ep.actions_T[f];
+        const a = ep.actions_T[start + t];
         actions_BT[b * T + t] = a === UNKNOWN_ACTION ? -1 : a;
-        const dst = (b * T + t) * HW * C;
-        const rgb = ep.rgb_THWC.subarray(f * HW * 3, (f + 1) * HW * 3);
-        for (let p = 0; p < HW; p++) {
-          x_BTHWC[dst + p * C] = BYTE_TO_UNIT[rgb[p * 3]];
-          x_BTHWC[dst + p * C + 1] = BYTE_TO_UNIT[rgb[p * 3 + 1]];
-          x_BTHWC[dst + p * C + 2] = BYTE_TO_UNIT[rgb[p * 3 + 2]];
-        }
-        if (C === 4) {
-          const depth = ep.depth_THW!;
-          for (let p = 0; p < HW; p++) x_BTHWC[dst + p * 4 + 3] = depth[f * HW + p] * depthInv;
-        }
       }
     }
     return { x_BTHWC, actions_BT, B, T, H, W, C, episodes, starts };
@@ -259,6 +248,29 @@ export class ClipLoader implements AsyncIterable<ClipBatch> {
 
   async *[Symbol.asyncIterator](): AsyncIterator<ClipBatch> {
     for (;;) yield await this.next();
+  }
+}
+
+/**
+ * Write frames [start, start+T) of an episode as floats in [0, 1] into `out` at `offset`
+ * (T·H·W·C values; C = 3, or 4 with depth last scaled by `depthInv`).
+ */
+export function writeClip(ep: DecodedEpisode, start: number, T: number, C: number, depthInv: number, out: Float32Array, offset: number): void {
+  const HW = ep.height * ep.width;
+  for (let t = 0; t < T; t++) {
+    const f = start + t;
+    const dst = offset + t * HW * C;
+    const rgb = ep.rgb_THWC.subarray(f * HW * 3, (f + 1) * HW * 3);
+    for (let p = 0; p < HW; p++) {
+      out[dst + p * C] = BYTE_TO_UNIT[rgb[p * 3]];
+      out[dst + p * C + 1] = BYTE_TO_UNIT[rgb[p * 3 + 1]];
+      out[dst + p * C + 2] = BYTE_TO_UNIT[rgb[p * 3 + 2]];
+    }
+    if (C === 4) {
+      const depth = ep.depth_THW;
+      if (!depth) throw new Error(`episode ${ep.id} has no depth, but 4 channels were asked for`);
+      for (let p = 0; p < HW; p++) out[dst + p * 4 + 3] = depth[f * HW + p] * depthInv;
+    }
   }
 }
 

@@ -21,7 +21,7 @@ import { broadcastShapes, prod } from "./shapes.js";
 type AxisRole = "batch" | "m" | "n" | "unit";
 
 const reshapeIfNeeded = (g: GraphBuilder, name: string, from: number[], to: number[]): string => g.reshape(name, from, to);
-const transposeIfNeeded = (g: GraphBuilder, name: string, perm: number[]): string => g.transpose(name, perm);
+const transposeIfNeeded = (g: GraphBuilder, name: string, perm: number[], shape: number[]): string => g.transpose(name, perm, shape);
 
 /**
  * Emit `dot(x, y)` as MatMul. Shapes are the operands' (x and y broadcast against each other on
@@ -63,14 +63,14 @@ export function lowerDot(
   const xSqueezed = roles.flatMap((r, i) => (r === "batch" || r === "m" ? [i] : []));
   let xs = reshapeIfNeeded(g, x, xShape, [...xSqueezed.map((i) => outShape[i]), K]); // (..kept, K)
   const xPerm = [...xKept.map((a) => xSqueezed.indexOf(a)), xSqueezed.length];
-  xs = transposeIfNeeded(g, xs, xPerm);
+  xs = transposeIfNeeded(g, xs, xPerm, [...xSqueezed.map((i) => outShape[i]), K]);
   xs = reshapeIfNeeded(g, xs, [...xKept.map((i) => outShape[i]), K], [...batchDims, M, K]); // -> (batch.., M, K)
 
   // y: order [batch..., K, n...], flatten to [batch..., K, N].
   const ySqueezed = roles.flatMap((r, i) => (r === "batch" || r === "n" ? [i] : []));
   let ys = reshapeIfNeeded(g, y, yShape, [...ySqueezed.map((i) => outShape[i]), K]); // (..kept, K)
   const yPerm = [...batch.map((a) => ySqueezed.indexOf(a)), ySqueezed.length, ...nAxes.map((a) => ySqueezed.indexOf(a))];
-  ys = transposeIfNeeded(g, ys, yPerm);
+  ys = transposeIfNeeded(g, ys, yPerm, [...ySqueezed.map((i) => outShape[i]), K]);
   ys = reshapeIfNeeded(g, ys, [...batchDims, K, ...nAxes.map((i) => outShape[i])], [...batchDims, K, N]); // -> (batch.., K, N)
 
   let out = g.op("MatMul", [xs, ys]); // (batch.., M, N)
@@ -78,7 +78,7 @@ export function lowerDot(
   const order = [...batch, ...mAxes, ...nAxes];
   out = reshapeIfNeeded(g, out, [...batchDims, M, N], order.map((i) => outShape[i])); // (batch.., m.., n..)
   const sortedOrder = [...order].sort((a, b) => a - b);
-  out = transposeIfNeeded(g, out, sortedOrder.map((a) => order.indexOf(a)));
+  out = transposeIfNeeded(g, out, sortedOrder.map((a) => order.indexOf(a)), order.map((i) => outShape[i]));
   return { name: reshapeIfNeeded(g, out, sortedOrder.map((i) => outShape[i]), outShape), shape: outShape };
 }
 

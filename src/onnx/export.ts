@@ -25,6 +25,7 @@ import { LOWERINGS, namedJitLowering, type LowerContext } from "./ops.js";
 import { broadcastShapes, sameShape } from "./shapes.js";
 import { encodeModel } from "./proto.js";
 import { quantizeMatMulWeights } from "./quantize.js";
+import { emitGelu, emitGeluGrad, geluPevalForm, type GeluForm } from "./gelu.js";
 
 export interface ExportOptions {
   /** Names of the graph inputs, one per jaxpr input (consts excluded); default `input_<i>`. */
@@ -68,6 +69,8 @@ class Exporter {
   readonly deferred = new Map<string, Deferred>();
   /** ONNX names of values known to be a uniform constant, with that constant. */
   readonly constants = new Map<string, number>();
+  /** Residual outputs of a GELU forward split for a gradient, with that GELU's input (gelu.ts). */
+  readonly geluInputs = new Map<Atom, { x: string; form: GeluForm }>();
 
   constructor(readonly opset: number) {}
 
@@ -111,9 +114,11 @@ class Exporter {
           this.env.set(eqn.outBinders[0], named(this.context(eqn))[0]);
           continue;
         }
+        if (this.lowerGeluGrad(eqn)) continue;
         // Pass names through unchanged, so deferred broadcasts stay deferred inside the jit.
         const outs = this.lowerJaxpr(inner, eqn.inputs.map((a) => (isLiteral(a) ? this.read(a) : this.nameOf(a))));
         eqn.outBinders.forEach((v, i) => this.env.set(v, outs[i]));
+        this.markGeluForward(eqn);
         continue;
       }
       const outs = this.lowerEqn(eqn);
@@ -121,6 +126,34 @@ class Exporter {
     }
     // Names pass through unexpanded; the graph outputs are expanded by exportJaxpr.
     return jaxpr.outs.map((a) => (isLiteral(a) ? this.read(a) : this.nameOf(a)));
+  }
+
+  /**
+   * After inlining a `gelu_jvp_peval` jit: its primal output becomes one Gelu node, and its
+   * residual outputs are remembered for `lowerGeluGrad`. The inlined
+   * residuals that nothing reads any more are pruned at the end.
+   */
+  markGeluForward(eqn: Eqn): void {
+    const inner = eqn.params.jaxpr as Jaxpr;
+    const form = geluPevalForm(eqn.params.name as string, inner as never);
+    const input = eqn.inputs[0];
+    if (form === undefined || isLiteral(input) || avalOf(input).dtype !== "float32" || this.opset < 20) return;
+    const x = this.read(input);
+    this.env.set(eqn.outBinders[0], emitGelu(this.g, x, form));
+    // Every residual output identifies this GELU (the backward takes some of them).
+    eqn.outBinders.slice(1).forEach((v) => this.geluInputs.set(v, { x, form }));
+  }
+
+  /** A `gelu_jvp_resid_t` jit fed residuals of a marked GELU forward: gelu'(x) · ct. */
+  lowerGeluGrad(eqn: Eqn): boolean {
+    if (eqn.params.name !== "gelu_jvp_resid_t" || eqn.outBinders.length !== 1) return false;
+    const residuals = eqn.inputs.slice(0, -1);
+    const marked = residuals.find((a) => !isLiteral(a) && this.geluInputs.has(a));
+    const ct = eqn.inputs[eqn.inputs.length - 1];
+    if (!marked || !sameShape(avalOf(ct).shape, avalOf(eqn.outBinders[0]).shape)) return false;
+    const { x, form } = this.geluInputs.get(marked)!;
+    this.env.set(eqn.outBinders[0], emitGeluGrad(this.g, x, this.read(ct), form));
+    return true;
   }
 
   lowerEqn(eqn: Eqn): string[] {

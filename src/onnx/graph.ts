@@ -76,7 +76,7 @@ export class GraphBuilder {
   #constCache = new Map<string, string>();
   #usedNames = new Set<string>();
   #reshapeOrigin = new Map<string, { source: string; shape: number[] }>();
-  #transposeOrigin = new Map<string, { source: string; perm: number[] }>();
+  #transposeOrigin = new Map<string, { source: string; perm: number[]; shape?: number[] }>();
 
   /** A fresh value name that no input, output, node or initializer uses. */
   fresh(hint = "v"): string {
@@ -129,15 +129,38 @@ export class GraphBuilder {
     return y;
   }
 
-  /** Transpose: none for the identity; a transpose of a transpose becomes one (or none). */
-  transpose(x: string, perm: number[]): string {
+  /**
+   * Transpose: none for the identity; a transpose of a transpose becomes one (or none). With the
+   * input's `shape`, the node is emitted in its smallest form: size-1 axes dropped and axes that
+   * stay neighbours merged, wrapped in Reshapes (free in onnxruntime). `[B, S, 1, H, Dh] →
+   * [1, B, H, S, Dh]` becomes `[B, S, H, Dh] → [B, H, S, Dh]`, which onnxruntime's fast path for
+   * one moved axis handles at about twice the speed of the rank-5 form.
+   */
+  transpose(x: string, perm: number[], shape?: number[]): string {
     const origin = this.#transposeOrigin.get(x);
     const source = origin ? origin.source : x;
     const composed = origin ? perm.map((p) => origin.perm[p]) : perm;
+    const sourceShape = origin ? origin.shape : shape;
     if (composed.every((p, i) => p === i)) return source;
-    const y = this.op("Transpose", [source], { perm: composed });
-    this.#transposeOrigin.set(y, { source, perm: composed });
+    let y: string;
+    if (sourceShape) {
+      const { inShape, perm: small } = canonicalTranspose(sourceShape, composed);
+      const outShape = composed.map((p) => sourceShape[p]);
+      const squeezed = this.reshape(source, sourceShape, inShape); // (kept, merged axes)
+      const moved = small.every((p, i) => p === i) ? squeezed : this.op("Transpose", [squeezed], { perm: small });
+      y = this.op("Reshape", [moved, this.ints(outShape)]); // -> (the full output shape)
+      this.#reshapeOrigin.set(y, { source: moved, shape: small.map((p) => inShape[p]) });
+    } else {
+      y = this.op("Transpose", [source], { perm: composed });
+    }
+    this.#transposeOrigin.set(y, { source, perm: composed, shape: sourceShape });
     return y;
+  }
+
+  /** The source, permutation and source shape of a value made by `transpose` (with a shape), if any. */
+  transposeOf(x: string): { source: string; perm: number[]; shape: number[] } | undefined {
+    const origin = this.#transposeOrigin.get(x);
+    return origin?.shape ? { source: origin.source, perm: origin.perm, shape: origin.shape } : undefined;
   }
 
   /** Drop nodes whose outputs no graph output depends on (left behind by the shortcuts above). */
@@ -184,6 +207,34 @@ export class GraphBuilder {
       type: { tensorType: { elemType: onnxType(dtype), shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
     };
   }
+}
+
+/**
+ * The smallest transpose equal to `perm` on `shape`: size-1 axes dropped, runs of input axes
+ * that stay adjacent and in order in the output merged into one. Returns the merged input shape
+ * and the permutation of the merged axes.
+ */
+export function canonicalTranspose(shape: number[], perm: number[]): { inShape: number[]; perm: number[] } {
+  const kept = perm.filter((a) => shape[a] !== 1); // output order of the non-unit input axes
+  // Group consecutive output axes whose input axes are consecutive too.
+  const groups: number[][] = [];
+  for (const a of kept) {
+    const last = groups[groups.length - 1];
+    if (last && nextKept(shape, last[last.length - 1]) === a) last.push(a);
+    else groups.push([a]);
+  }
+  const byInput = [...groups].sort((g, h) => g[0] - h[0]);
+  return {
+    inShape: byInput.map((grp) => grp.reduce((n, a) => n * shape[a], 1)),
+    perm: groups.map((grp) => byInput.indexOf(grp)),
+  };
+}
+
+/** The next input axis after `a` that is not of size 1 (size-1 axes are dropped). */
+function nextKept(shape: number[], a: number): number {
+  let b = a + 1;
+  while (b < shape.length && shape[b] === 1) b++;
+  return b;
 }
 
 const sameDims = (a: number[], b: number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);

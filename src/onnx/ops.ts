@@ -227,12 +227,21 @@ export const LOWERINGS: Partial<Record<string, Lowering>> = {
   },
   split: (cx) => {
     const sizes = cx.params.sizes as number[];
-    return cx.g.node("Split", [cx.input(0), cx.g.ints(sizes)], { axis: cx.params.axis as number }, { numOutputs: sizes.length });
+    const axis = cx.params.axis as number;
+    const x = cx.input(0);
+    // Split of a transpose: split the source instead, then transpose each (smaller) piece, so
+    // the pieces' transposes lose the split axis (q, k, v out of one fused projection).
+    const t = cx.g.transposeOf(x);
+    if (t) {
+      const pieces = cx.g.node("Split", [t.source, cx.g.ints(sizes)], { axis: t.perm[axis] }, { numOutputs: sizes.length });
+      return pieces.map((p, i) => cx.g.transpose(p, t.perm, t.shape.map((d, a) => (a === t.perm[axis] ? sizes[i] : d))));
+    }
+    return cx.g.node("Split", [x, cx.g.ints(sizes)], { axis }, { numOutputs: sizes.length });
   },
   transpose: (cx) => {
     const perm = cx.params.perm as number[];
     const x = cx.inputLazy(0); // a transposed broadcast is a broadcast of the transposed source
-    return [cx.deferBroadcast(cx.g.transpose(x.name, perm), perm.map((a) => x.shape[a]))];
+    return [cx.deferBroadcast(cx.g.transpose(x.name, perm, x.shape), perm.map((a) => x.shape[a]))];
   },
   broadcast: lowerBroadcast,
   reshape: lowerReshape,

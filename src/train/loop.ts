@@ -54,6 +54,10 @@ export interface TrainConfig {
   ckptEvery: number;
   /** Checkpoints kept on disk (oldest pruned). */
   keepCheckpoints: number;
+  /** Where the training step runs: "ort" (onnxruntime, the fast path) or "jax" (jax-js jit). */
+  backend: "ort" | "jax";
+  /** onnxruntime threads; 0 means every core. */
+  threads: number;
 }
 
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = freezeDeep({
@@ -72,13 +76,22 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = freezeDeep({
   sampleEvery: 250,
   ckptEvery: 250,
   keepCheckpoints: 2,
+  backend: "ort",
+  threads: 0,
 });
 
 /** Scalar metrics a step returns: arrays (read after the step) or plain numbers. */
 export type StepMetrics = Record<string, np.Array | number>;
 
+export interface StepResult<P, S> {
+  params: P;
+  opt: ParamTree;
+  state: S;
+  metrics: StepMetrics;
+}
+
 /** What a phase gives the loop. `P` params, `S` trainable-free state (EMA, code ages), `B` a batch. */
-export interface Phase<P extends ParamTree, S extends ParamTree, B> {
+export interface Phase<P extends object, S extends object, B> {
   /** "tokenizer", "lam", ... (used in messages). */
   name: string;
   /** The run's resolved config; written to config.json and into every checkpoint. */
@@ -87,9 +100,9 @@ export interface Phase<P extends ParamTree, S extends ParamTree, B> {
   init(key: Key): { params: P; state: S; opt: ParamTree };
   /**
    * One optimizer step. Consumes params, opt, state and key; returns the new ones and metrics.
-   * `lr` is a scalar array (consumed).
+   * `lr` is a scalar array (consumed); `step` is the number of steps taken before this one.
    */
-  step(params: P, opt: ParamTree, state: S, batch: B, lr: np.Array, key: Key): { params: P; opt: ParamTree; state: S; metrics: StepMetrics };
+  step(params: P, opt: ParamTree, state: S, batch: B, lr: np.Array, key: Key, step: number): StepResult<P, S> | Promise<StepResult<P, S>>;
   /** The next training batch, and the loader position to store in checkpoints. */
   nextBatch(): Promise<B>;
   loaderState(): unknown;
@@ -136,7 +149,7 @@ async function readMetricsOf(metrics: StepMetrics): Promise<Record<string, numbe
 }
 
 /** Train a phase to `config.train.steps`, resuming if asked. Returns the final params (owned by the caller). */
-export async function runTraining<P extends ParamTree, S extends ParamTree, B>(
+export async function runTraining<P extends object, S extends object, B>(
   phase: Phase<P, S, B>,
   opts: RunOptions,
 ): Promise<RunResult<P, S>> {
@@ -154,7 +167,10 @@ export async function runTraining<P extends ParamTree, S extends ParamTree, B>(
   let step = 0;
   const fresh = phase.init(makeKey(cfg.seed));
   if (resumeFrom) {
-    const ck = await loadCheckpoint(resumeFrom, { template: fresh.params, optTemplate: { adam: fresh.opt, state: fresh.state } });
+    const ck = await loadCheckpoint(resumeFrom, {
+      template: fresh.params as ParamTree,
+      optTemplate: { adam: fresh.opt, state: fresh.state as ParamTree },
+    });
     tree.dispose(fresh as unknown as ParamTree);
     params = ck.params as P;
     const o = ck.optState as { adam: ParamTree; state: S };
@@ -166,15 +182,15 @@ export async function runTraining<P extends ParamTree, S extends ParamTree, B>(
     ({ params, state, opt } = fresh);
   }
 
-  const schedule = warmupCosine({ peak: cfg.lr, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps, final: cfg.lr * cfg.finalLrFraction });
+  const schedule = warmupCosine({ peak: cfg.lr, warmupSteps: Math.min(cfg.warmupSteps, cfg.steps), totalSteps: cfg.steps, final: cfg.lr * cfg.finalLrFraction });
   const lastStep = Math.min(cfg.steps, opts.stopAt ?? cfg.steps);
   const bar = new Progress({ total: cfg.steps, start: step, label: `train ${phase.name}`, unit: "step", quiet: opts.quiet });
   let last: Record<string, number> = {};
 
   const save = async () => {
     await saveCheckpoint(checkpointPath(opts.out, step), {
-      params,
-      optState: { adam: opt, state } as unknown as ParamTree,
+      params: params as ParamTree,
+      optState: { adam: opt, state: state as ParamTree },
       step,
       config: phase.config,
       extra: { loader: phase.loaderState() },
@@ -187,7 +203,7 @@ export async function runTraining<P extends ParamTree, S extends ParamTree, B>(
   while (step < lastStep) {
     const batch = await phase.nextBatch();
     const lr = schedule(step);
-    const out = phase.step(params, opt, state, batch, np.array(lr), stepKey(cfg.seed, step));
+    const out = await phase.step(params, opt, state, batch, np.array(lr), stepKey(cfg.seed, step), step);
     ({ params, opt, state } = out);
     step++;
     stepsTimed++;

@@ -1,0 +1,78 @@
+/**
+ * Loading a trained tokenizer from a run folder (its latest checkpoint) or a world folder
+ * (`tokenizer.safetensors` beside `config.json`), and writing one into a world folder.
+ *
+ * In a world folder the file is a checkpoint whose params are `{ params, codebook_KD }` and
+ * whose config is the TokenizerConfig; no optimizer state.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { np, tree } from "../core/jax.js";
+import type { ParamTree } from "../core/tree-names.js";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
+import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
+import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
+import { resolveConfig } from "../core/config.js";
+
+export interface LoadedTokenizer {
+  config: TokenizerConfig;
+  params: TokenizerParams;
+  codebook_KD: np.Array;
+  /** Where it came from (file path), for messages and reports. */
+  source: string;
+  /** Training step of the checkpoint. */
+  step: number;
+}
+
+export const TOKENIZER_FILE = "tokenizer.safetensors";
+
+/** Load from a run folder, a world folder, or a checkpoint file. The caller owns the arrays. */
+export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
+  if (!existsSync(path)) throw new Error(`tokenizer: ${path} does not exist`);
+  if (statSync(path).isDirectory()) {
+    const worldFile = join(path, TOKENIZER_FILE);
+    if (existsSync(worldFile)) return loadWorldTokenizer(worldFile);
+    const ckpt = await latestCheckpoint(path);
+    if (!ckpt) throw new Error(`tokenizer: ${path} has neither ${TOKENIZER_FILE} (world folder) nor ckpt-*.safetensors (run folder)`);
+    return loadRunCheckpoint(ckpt);
+  }
+  return path.endsWith(TOKENIZER_FILE) ? loadWorldTokenizer(path) : loadRunCheckpoint(path);
+}
+
+async function loadRunCheckpoint(file: string): Promise<LoadedTokenizer> {
+  const ck = await loadCheckpoint<{ tokenizer?: TokenizerConfig }>(file);
+  if (!ck.config.tokenizer) throw new Error(`tokenizer: ${file} is not a tokenizer checkpoint (its config has no "tokenizer" section)`);
+  const opt = ck.optState as { adam: ParamTree; state: { codebook_KD: np.Array } & Record<string, ParamTree> } | null;
+  if (!opt?.state?.codebook_KD) throw new Error(`tokenizer: ${file} has no codebook (state.codebook_KD) in its optimizer state`);
+  const codebook_KD = opt.state.codebook_KD.ref;
+  tree.dispose(opt as unknown as ParamTree);
+  const config = resolveConfig(TOKENIZER_DEFAULTS, { values: ck.config.tokenizer, source: file });
+  return { config, params: ck.params as unknown as TokenizerParams, codebook_KD, source: file, step: ck.step };
+}
+
+async function loadWorldTokenizer(file: string): Promise<LoadedTokenizer> {
+  const ck = await loadCheckpoint<TokenizerConfig>(file, { loadOptState: false });
+  const p = ck.params as unknown as { params: TokenizerParams; codebook_KD: np.Array };
+  if (!p.params || !p.codebook_KD) throw new Error(`tokenizer: ${file} lacks "params" or "codebook_KD"`);
+  const config = resolveConfig(TOKENIZER_DEFAULTS, { values: ck.config, source: file });
+  return { config, params: p.params, codebook_KD: p.codebook_KD, source: file, step: ck.step };
+}
+
+/** Write a tokenizer into a world folder as `tokenizer.safetensors` (arrays not consumed). */
+export async function saveWorldTokenizer(dir: string, t: LoadedTokenizer): Promise<string> {
+  const file = join(dir, TOKENIZER_FILE);
+  await saveCheckpoint(file, {
+    params: { params: t.params, codebook_KD: t.codebook_KD } as unknown as ParamTree,
+    optState: null,
+    step: t.step,
+    config: t.config,
+    extra: { from: t.source },
+  });
+  return file;
+}
+
+/** The config.json of a world folder, if any. */
+export function readWorldConfig(dir: string): Record<string, unknown> | null {
+  const f = join(dir, "config.json");
+  return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as Record<string, unknown>) : null;
+}

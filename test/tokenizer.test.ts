@@ -1,0 +1,103 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initDevice, makeKey, np, tree } from "../src/core/index.js";
+import { resolveConfig } from "../src/core/config.js";
+import type { ParamTree } from "../src/core/tree-names.js";
+import { generateDataset } from "../src/data/generate.js";
+import { openDataset } from "../src/data/loader.js";
+import { getWorld } from "../src/worlds/index.js";
+import { encode, initTokenizer, TOKENIZER_DEFAULTS } from "../src/models/tokenizer.js";
+import { runTraining } from "../src/train/loop.js";
+import { TOKENIZER_RUN_DEFAULTS, tokenizerPhase } from "../src/train/tokenizer-phase.js";
+import type { TokenizerRunConfig } from "../src/train/tokenizer-phase.js";
+import { loadTokenizer } from "../src/world/tokenizer-io.js";
+import { evalTokenizer } from "../src/eval/tokenizer-eval.js";
+
+const dir = mkdtempSync(join(tmpdir(), "wk-tok-"));
+const tiny = { height: 16, width: 16, channels: 4, patch: 4, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, mlpRatio: 2, codes: 64, codeDim: 8 };
+
+beforeAll(async () => {
+  await initDevice();
+  await generateDataset({ world: getWorld("platformer"), episodes: 4, frames: 12, size: [16, 16], seed: 5, out: join(dir, "data") });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function runConfig(train: Record<string, unknown>, data: Record<string, unknown> = {}): TokenizerRunConfig {
+  return resolveConfig(TOKENIZER_RUN_DEFAULTS, {
+    values: {
+      tokenizer: tiny,
+      train: { logEvery: 1, valEvery: 0, sampleEvery: 0, ckptEvery: 1000, warmupSteps: 10, threads: 1, ...train },
+      data: { dir: join(dir, "data"), batch: 1, frames: 2, ...data },
+    },
+    source: "test",
+  });
+}
+
+describe("tokenizer", () => {
+  it("is causal in time: changing frame t+1 never changes the codes of frames ≤ t", async () => {
+    const cfg = { ...TOKENIZER_DEFAULTS, ...tiny };
+    const { params, state } = initTokenizer(makeKey(3), cfg);
+    tree.dispose(state as unknown as ParamTree);
+    const x = np.array(Float32Array.from({ length: 3 * 16 * 16 * 4 }, (_, i) => (i * 7919) % 101 / 101), { shape: [1, 3, 16, 16, 4] });
+    const x2 = x.ref.add(np.array(Float32Array.from({ length: 3 * 16 * 16 * 4 }, (_, i) => (i >= 2 * 1024 ? 0.3 : 0)), { shape: [1, 3, 16, 16, 4] }));
+    const z1 = (await encode(tree.ref(params as unknown as ParamTree) as never, x, cfg).data()) as Float32Array;
+    const z2 = (await encode(params, x2, cfg).data()) as Float32Array;
+    const perFrame = 16 * 8;
+    expect(Array.from(z2.subarray(0, 2 * perFrame))).toEqual(Array.from(z1.subarray(0, 2 * perFrame)));
+    expect(Array.from(z2.subarray(2 * perFrame))).not.toEqual(Array.from(z1.subarray(2 * perFrame)));
+  });
+
+  it("overfits one tiny clip to ≥ 40 dB on onnxruntime", async () => {
+    // One training episode, one clip: data.frames = the episode length.
+    await generateDataset({ world: getWorld("bounce"), episodes: 1, frames: 2, size: [16, 16], seed: 11, out: join(dir, "one") });
+    const cfg = runConfig({ steps: 800, lr: 3e-3, warmupSteps: 20, finalLrFraction: 0.05 }, { dir: join(dir, "one"), frames: 2 });
+    const t0 = performance.now();
+    const phase = tokenizerPhase({ ...cfg, train: { ...cfg.train } }, openDataset(join(dir, "one")));
+    const r = await runTraining(phase, { out: join(dir, "overfit"), command: ["test"], quiet: true });
+    const seconds = (performance.now() - t0) / 1000;
+    phase.dispose?.();
+    tree.dispose(r.params as unknown as ParamTree);
+    tree.dispose(r.state as unknown as ParamTree);
+    const psnr = -10 * Math.log10(r.lastMetrics.rgb_mse);
+    console.log(`overfit: ${psnr.toFixed(1)} dB RGB after 800 steps in ${seconds.toFixed(1)} s`);
+    expect(psnr).toBeGreaterThanOrEqual(40);
+  });
+
+  it("resume reproduces the uninterrupted loss curve exactly", async () => {
+    const cfg = runConfig({ steps: 12, ckptEvery: 4 }, { batch: 2 });
+    const losses = (run: string) =>
+      readFileSync(join(dir, run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((m) => m.split === "train").map((m) => m.loss as number);
+    const train = async (run: string, opts: { stopAt?: number; resume?: boolean }) => {
+      const phase = tokenizerPhase(cfg, openDataset(join(dir, "data")));
+      const r = await runTraining(phase, { out: join(dir, run), command: ["test"], quiet: true, ...opts });
+      phase.dispose?.();
+      tree.dispose(r.params as unknown as ParamTree);
+      tree.dispose(r.state as unknown as ParamTree);
+    };
+    await train("whole", {});
+    await train("split", { stopAt: 7 });
+    await train("split", { resume: true });
+    const a = losses("whole");
+    const b = losses("split");
+    expect(a.length).toBe(12);
+    expect(b).toEqual(a);
+  });
+
+  it("loads from a run folder and evaluates: numbers in range, usage counted on the data", async () => {
+    const t = await loadTokenizer(join(dir, "whole"));
+    expect(t.step).toBe(12);
+    const r = await evalTokenizer(t, openDataset(join(dir, "data")), { frames: 2, batch: 4, maxClips: 8 });
+    tree.dispose(t.params as unknown as ParamTree);
+    t.codebook_KD.dispose();
+    expect(r.tokens_per_frame).toBe(16);
+    expect(r.frames).toBe(16);
+    expect(r.psnr).toBeGreaterThan(5);
+    expect(r.psnr).toBeLessThan(100);
+    expect(r.ssim).toBeLessThanOrEqual(1);
+    expect(r.depth_mae).toBeGreaterThanOrEqual(0);
+    expect(r.codebook_usage).toBeGreaterThan(0);
+    expect(r.codebook_usage).toBeLessThanOrEqual(1);
+  });
+});
