@@ -39,6 +39,7 @@ export class Progress {
   readonly #startCount: number;
   readonly #t0 = performance.now();
   #lastLog = 0;
+  #lastLoggedCount = -1;
   #metrics: Record<string, number | string> = {};
   readonly #opts: Required<Omit<ProgressOptions, "start" | "total">>;
 
@@ -99,8 +100,9 @@ export class Progress {
       if (!final && now - this.#lastLog < 100) return;
       this.#lastLog = now;
       stream.write(`\r\x1b[2K${this.line()}${final ? "\n" : ""}`);
-    } else if (final || now - this.#lastLog >= logEverySec * 1000) {
+    } else if ((final && this.#lastLoggedCount !== this.#count) || now - this.#lastLog >= logEverySec * 1000) {
       this.#lastLog = now;
+      this.#lastLoggedCount = this.#count;
       stream.write(this.line() + "\n");
     }
   }
