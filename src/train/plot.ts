@@ -22,7 +22,7 @@ const PANEL_W = 360;
 const PANEL_H = 220;
 const PAD = 28;
 
-/** 5×7 bitmap digits and a few letters, enough for axis labels. */
+/** 5×7 bitmap digits and lower-case letters, enough for axis labels and panel titles. */
 const GLYPHS: Record<string, string[]> = {
   "0": ["01110", "10001", "10011", "10101", "11001", "10001", "01110"],
   "1": ["00100", "01100", "00100", "00100", "00100", "00100", "01110"],
@@ -37,7 +37,35 @@ const GLYPHS: Record<string, string[]> = {
   ".": ["00000", "00000", "00000", "00000", "00000", "01100", "01100"],
   "-": ["00000", "00000", "00000", "11111", "00000", "00000", "00000"],
   "e": ["00000", "00000", "01110", "10001", "11111", "10000", "01110"],
+  "(": ["00010", "00100", "01000", "01000", "01000", "00100", "00010"],
+  ")": ["01000", "00100", "00010", "00010", "00010", "00100", "01000"],
   " ": ["00000", "00000", "00000", "00000", "00000", "00000", "00000"],
+  "a": ["00000", "00000", "01110", "00001", "01111", "10001", "01111"],
+  "b": ["10000", "10000", "10110", "11001", "10001", "10001", "11110"],
+  "c": ["00000", "00000", "01110", "10000", "10000", "10001", "01110"],
+  "d": ["00001", "00001", "01101", "10011", "10001", "10001", "01111"],
+  "f": ["00110", "01001", "01000", "11100", "01000", "01000", "01000"],
+  "g": ["00000", "01111", "10001", "10001", "01111", "00001", "01110"],
+  "h": ["10000", "10000", "10110", "11001", "10001", "10001", "10001"],
+  "i": ["00100", "00000", "01100", "00100", "00100", "00100", "01110"],
+  "j": ["00010", "00000", "00110", "00010", "00010", "10010", "01100"],
+  "k": ["10000", "10000", "10010", "10100", "11000", "10100", "10010"],
+  "l": ["01100", "00100", "00100", "00100", "00100", "00100", "01110"],
+  "m": ["00000", "00000", "11010", "10101", "10101", "10001", "10001"],
+  "n": ["00000", "00000", "10110", "11001", "10001", "10001", "10001"],
+  "o": ["00000", "00000", "01110", "10001", "10001", "10001", "01110"],
+  "p": ["00000", "00000", "11110", "10001", "11110", "10000", "10000"],
+  "q": ["00000", "00000", "01101", "10011", "01111", "00001", "00001"],
+  "r": ["00000", "00000", "10110", "11001", "10000", "10000", "10000"],
+  "s": ["00000", "00000", "01110", "10000", "01110", "00001", "11110"],
+  "t": ["01000", "01000", "11100", "01000", "01000", "01001", "00110"],
+  "u": ["00000", "00000", "10001", "10001", "10001", "10011", "01101"],
+  "v": ["00000", "00000", "10001", "10001", "10001", "01010", "00100"],
+  "w": ["00000", "00000", "10001", "10001", "10101", "10101", "01010"],
+  "x": ["00000", "00000", "10001", "01010", "00100", "01010", "10001"],
+  "y": ["00000", "00000", "10001", "10001", "01111", "00001", "01110"],
+  "z": ["00000", "00000", "11111", "00010", "00100", "01000", "11111"],
+  "_": ["00000", "00000", "00000", "00000", "00000", "00000", "11111"],
 };
 
 class Canvas {
@@ -68,12 +96,13 @@ class Canvas {
 }
 
 function fmt(v: number): string {
+  if (Number.isInteger(v) && Math.abs(v) < 1e7) return String(v);
   const a = Math.abs(v);
   if (a !== 0 && (a < 1e-2 || a >= 1e4)) return v.toExponential(1);
   return a >= 100 ? v.toFixed(0) : v.toFixed(a >= 10 ? 1 : 3);
 }
 
-/** Render panels in a grid (2 columns) to PNG bytes. Titles are drawn as colour keys only. */
+/** Render panels in a grid (2 columns) to PNG bytes. */
 export function plotPanels(panels: Panel[]): Uint8Array {
   const cols = Math.min(2, Math.max(1, panels.length));
   const rows = Math.ceil(panels.length / cols);
@@ -103,15 +132,24 @@ function drawPanel(cv: Canvas, panel: Panel, ox: number, oy: number): void {
   for (const s of panel.series) {
     const p = s.points.filter(([, y]) => Number.isFinite(y));
     for (let i = 1; i < p.length; i++) cv.line(px(p[i - 1][0]), py(p[i - 1][1]), px(p[i][0]), py(p[i][1]), s.color);
-    if (p.length === 1) cv.set(px(p[0][0]), py(p[0][1]), s.color);
+    for (const [x, y] of p.length <= 20 ? p : []) {
+      // Sparse series (validation) get a small cross at each point.
+      cv.line(px(x) - 2, py(y) - 2, px(x) + 2, py(y) + 2, s.color);
+      cv.line(px(x) - 2, py(y) + 2, px(x) + 2, py(y) - 2, s.color);
+    }
   }
   const inv = (y: number) => (panel.logY ? 10 ** y : y);
   cv.text(ox + 2, y0, fmt(inv(ymax)), [90, 90, 90]);
   cv.text(ox + 2, y1 - 7, fmt(inv(ymin)), [90, 90, 90]);
   cv.text(x0, y1 + 6, fmt(xmin), [90, 90, 90]);
   cv.text(x1 - 6 * fmt(xmax).length, y1 + 6, fmt(xmax), [90, 90, 90]);
-  // Colour key: a short bar per series under the axis (titles are in curves.json).
-  panel.series.forEach((s, i) => cv.line(x0 + 60 + i * 40, y1 + 16, x0 + 90 + i * 40, y1 + 16, s.color));
+  cv.text(x0 + 8, oy + 2, panel.title + (panel.logY ? " (log)" : ""), [20, 20, 20]);
+  // Colour key: a short bar and the label of each series under the axis.
+  panel.series.forEach((s, i) => {
+    const kx = x0 + 70 + i * 80;
+    cv.line(kx, y1 + 10, kx + 16, y1 + 10, s.color);
+    cv.text(kx + 20, y1 + 6, s.label, s.color);
+  });
 }
 
 /** Colours for series: train blue, validation orange, then others. */

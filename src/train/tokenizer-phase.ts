@@ -92,7 +92,7 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
     const ema = emaUpdate(state.ema, aux.z.ref, aux.indices.ref, vq);
     const age_K = updateCodeAge(state.age_K, aux.indices, vq);
     const metrics = {
-      loss: out.loss, rgb_mse: aux.rgbMse, depth_mse: aux.depthMse, commit: aux.commit,
+      loss: out.loss, psnr: np.log(aux.rgbMse.ref).mul(-10 / Math.LN10), rgb_mse: aux.rgbMse, depth_mse: aux.depthMse, commit: aux.commit,
       usage: aux.usage, perplexity: aux.perplexity, grad_norm: out.gradNorm,
     };
     return { params: out.params, opt: out.optState, state: { codebook_KD: ema.codebook_KD, ema: ema.state, age_K }, metrics, z: aux.z };
