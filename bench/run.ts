@@ -57,9 +57,16 @@ const BENCHES: Bench[] = [
     render(results) {
       const rows: (string | number)[][] = [];
       for (const r of results) {
-        for (const s of r.shapes as Row[]) rows.push([s.name as string, s.shape as string, r.threads as number, s.ms as number, s.tokensPerSec as number]);
+        for (const s of r.shapes as Row[]) {
+          rows.push([s.name as string, s.shape as string, s.backend as string, r.threads as number, s.ms as number, s.tokensPerSec as number, s.load as number]);
+        }
       }
-      return "### ST block forward + backward, jax-js wasm (jit)\n\n" + table(["shape", "B,T,N,D,heads", "threads", "ms/step", "tokens/s"], rows);
+      return (
+        "### ST block forward + backward (one block, jit vs onnxruntime)\n\n" +
+        "B is the largest batch jax-js fits in wasm's 4 GiB (its jit allocates all intermediates at once); " +
+        "load is the 1-minute load average of the 2-core machine during the run.\n\n" +
+        table(["shape", "B,T,N,D,heads", "backend", "threads", "ms/step", "tokens/s", "load"], rows)
+      );
     },
   },
   {
@@ -67,8 +74,51 @@ const BENCHES: Bench[] = [
     script: "bench/adamw.ts",
     threads: [1, 2],
     render(results) {
-      const rows = results.map((r) => [r.params as number, r.threads as number, r.ms as number]);
-      return "### AdamW update (jit, with global-norm clipping)\n\n" + table(["params", "threads", "ms/step"], rows);
+      const rows = results.map((r) => [r.params as number, r.threads as number, r.ms as number, r.load as number]);
+      return "### AdamW update (jit, with global-norm clipping)\n\n" + table(["params", "threads", "ms/step", "load"], rows);
+    },
+  },
+  {
+    name: "ort",
+    script: "bench/ort.ts",
+    threads: [1, 2],
+    render(results) {
+      const train: (string | number)[][] = [];
+      const mm: (string | number)[][] = [];
+      const inf: (string | number)[][] = [];
+      for (const r of results) {
+        const t = r.threads as number;
+        const m = r.matmul as Row;
+        const peak = m.ortFp32 as number;
+        mm.push([`${m.n}³`, t, m.jax as number, m.ortFp32 as number, m.ortInt8 as number, m.load as number]);
+        const i = r.inference as Row;
+        inf.push([i.shape as string, t, i.fp32Ms as number, i.int8Ms as number, (i.fp32Ms as number) / (i.int8Ms as number), `${(100 * (i.relErr as number)).toFixed(2)}%`, i.load as number]);
+        for (const s of r.train as Row[]) {
+          const rows = s.rows as Row[];
+          const jaxRate = rows[0].tokensPerSec as number;
+          for (const row of rows) {
+            const rate = row.tokensPerSec as number;
+            const pct = `${((100 * (row.achievedGflops as number)) / peak).toFixed(0)}%`;
+            train.push([s.name as string, s.shape as string, row.backend as string, row.B as number, t, row.ms as number, rate, rate / jaxRate, row.achievedGflops as number, pct, s.load as number]);
+          }
+        }
+      }
+      return [
+        "### Training step: jax-js vs onnxruntime (ST stack, MSE loss, AdamW)",
+        "",
+        "Shapes B,T,N,D,L; heads D/32, MLP 4D. jax-js runs the largest batch that fits its 4 GiB (column B); onnxruntime runs that batch and the full one. " +
+          "tokens/s counts B·T·N per step; matmul GFLOP/s is the step's matmul FLOPs over its time, against the peak measured below (onnxruntime fp32 1024³ at the same threads).",
+        "",
+        table(["shape", "B,T,N,D,L", "backend", "B run", "threads", "ms/step", "tokens/s", "× jax-js", "matmul GFLOP/s", "of peak", "load"], train),
+        "",
+        "### Matmul GFLOP/s (1024³): jax-js vs onnxruntime fp32 vs int8 (weight constant, DynamicQuantizeMatMul)",
+        "",
+        table(["size", "threads", "jax-js", "ort fp32", "ort int8", "load"], mm),
+        "",
+        "### Inference: ST stack forward on onnxruntime, fp32 vs int8",
+        "",
+        table(["B,T,N,D,L", "threads", "fp32 ms", "int8 ms", "speed-up", "int8 rel. RMS error", "load"], inf),
+      ].join("\n");
     },
   },
 ];

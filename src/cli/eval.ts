@@ -2,13 +2,19 @@
  * `worldkit eval <what>`: numbers about a trained model on data it has not seen.
  *
  *   worldkit eval tokenizer --model RUN_OR_WORLD --data DIR [--json]
+ *   worldkit eval lam --model RUN_OR_WORLD --data DIR [--json]
  */
+import { writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { initDevice } from "../core/device.js";
 import { tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
 import { openDataset } from "../data/loader.js";
 import { evalTokenizer } from "../eval/tokenizer-eval.js";
 import { loadTokenizer } from "../world/tokenizer-io.js";
+import { evalLam } from "../eval/lam-eval.js";
+import { disposeLam, loadLam } from "../world/lam-io.js";
+import { ACTIONS_FILE, writeActionsFile } from "../world/calibration.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
 import type { Command } from "./command.js";
 import { Progress } from "./progress.js";
@@ -19,16 +25,24 @@ const USAGE = `worldkit eval <what> [options]
       reconstruction on DIR: psnr, ssim, depth_mae (fraction of the depth range),
       codebook_usage (fraction of codes used on that data), tokens_per_frame,
       encode_ms and decode_ms per frame. RUN_OR_WORLD is a run folder (latest checkpoint),
-      a world folder (models/default) or a checkpoint file.`;
+      a world folder (models/default) or a checkpoint file.
+
+  lam --model RUN_OR_WORLD --data DIR [--frames 3] [--clips 512] [--batch 16]
+      [--actions FILE] [--strip FILE] [--json]
+      latent actions against DIR's true actions: purity, nmi, confusion (true action × code
+      counts), codes_used, code_share, sensitivity (how much the code changes the decoder's
+      prediction). Writes the calibration to FILE (default: actions.json beside the model)
+      and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).`;
 
 export const evalCommand: Command = {
   name: "eval",
-  summary: "measure a trained model on held-out data (tokenizer)",
+  summary: "measure a trained model on held-out data (tokenizer, lam)",
   usage: USAGE,
   async run(argv) {
     const args = parseArgs(argv, ["json"]);
     const what = args.positionals[0];
-    if (what !== "tokenizer") throw new UsageError(`worldkit eval: say what to evaluate (tokenizer)\n\n${USAGE}`);
+    if (what === "lam") return runEvalLam(args);
+    if (what !== "tokenizer") throw new UsageError(`worldkit eval: say what to evaluate (tokenizer, lam)\n\n${USAGE}`);
     checkFlags(args, ["model", "data", "frames", "clips", "batch", "json"], "eval tokenizer");
     const json = !!args.flags.json;
     await initDevice();
@@ -62,3 +76,35 @@ export const evalCommand: Command = {
     return 0;
   },
 };
+
+async function runEvalLam(args: ReturnType<typeof parseArgs>): Promise<number> {
+  checkFlags(args, ["model", "data", "frames", "clips", "batch", "actions", "strip", "json"], "eval lam");
+  const json = !!args.flags.json;
+  const model = requireFlag(args, "model", "eval lam");
+  await initDevice();
+  const lam = await loadLam(model);
+  const ds = openDataset(requireFlag(args, "data", "eval lam"));
+  const clips = intFlag(args, "clips", 512);
+  const bar = new Progress({ total: clips, label: "eval lam", unit: "clip", quiet: json });
+  let last = 0;
+  const r = await evalLam(lam, ds, { frames: intFlag(args, "frames", 3), batch: intFlag(args, "batch", 16), maxClips: clips, onProgress: (done) => (bar.tick(done - last), (last = done)) });
+  bar.done();
+  disposeLam(lam);
+  const actionsPath = args.flags.actions ?? join(lam.source.endsWith(".safetensors") ? dirname(lam.source) : model, ACTIONS_FILE);
+  await writeActionsFile(actionsPath, r.actions);
+  if (args.flags.strip) writeFileSync(args.flags.strip, r.strip);
+  const { strip: _strip, ...numbers } = r;
+  if (json) console.log(JSON.stringify({ ...numbers, actions_file: actionsPath }));
+  else {
+    const pct = (v: number | null) => (v === null ? "n/a" : (100 * v).toFixed(1) + "%");
+    console.log(`lam ${r.source} (step ${r.step}) on ${ds.dir}: ${r.transitions} transitions`);
+    console.log(`  purity ${pct(r.purity)}   nmi ${r.nmi === null ? "n/a" : r.nmi.toFixed(3)}   codes_used ${r.codes_used}/${r.codes}   sensitivity ${r.sensitivity.toFixed(4)}`);
+    if (r.confusion && r.action_names) {
+      console.log(`  ${"".padEnd(12)}${r.code_share.map((_, c) => `code ${c}`.padStart(8)).join("")}`);
+      r.confusion.forEach((row, a) => console.log(`  ${r.action_names![a].padEnd(12)}${row.map((v) => String(v).padStart(8)).join("")}`));
+    }
+    for (const e of r.actions.actions) console.log(`  code ${e.code}: ${e.label.padEnd(12)} key ${JSON.stringify(e.key).padEnd(20)} share ${pct(e.share)}${e.distinct ? "" : "  (not distinct)"}`);
+    console.log(`  actions: ${actionsPath}`);
+  }
+  return 0;
+}

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   train: async () => (await import("./train.js")).train,
   eval: async () => (await import("./eval.js")).evalCommand,
   data: async () => (await import("./data.js")).data,
+  rollout: async () => (await import("./rollout.js")).rollout,
 };
 
 function version(): string {

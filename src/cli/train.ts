@@ -13,6 +13,10 @@ import { runTraining } from "../train/loop.js";
 import type { Phase } from "../train/loop.js";
 import { TOKENIZER_RUN_DEFAULTS, tokenizerPhase } from "../train/tokenizer-phase.js";
 import type { TokenizerRunConfig } from "../train/tokenizer-phase.js";
+import { LAM_RUN_DEFAULTS, lamPhase } from "../train/lam-phase.js";
+import type { LamRunConfig } from "../train/lam-phase.js";
+import { DYNAMICS_RUN_DEFAULTS, dynamicsPhase } from "../train/dynamics-phase.js";
+import type { DynamicsRunConfig } from "../train/dynamics-phase.js";
 import { tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
 import { checkFlags, parseArgs, UsageError } from "./args.js";
@@ -20,9 +24,11 @@ import type { Command } from "./command.js";
 
 const USAGE = `worldkit train <phase> [options]
 
-phases: tokenizer
+phases: tokenizer, lam (latent actions), dynamics
 
   --data DIR        dataset folder (worldkit data generate / import)
+  --tokenizer RUN   dynamics: the frozen tokenizer (run or world folder)
+  --lam RUN         dynamics: the frozen LAM; or --actions true to use the data's true actions
   --out RUN         run folder: config.json, metrics.jsonl, checkpoints, samples/, curves.png
   --config FILE     JSON config (any subset of the phase's config)
   --resume RUN      continue RUN exactly where its last checkpoint left off
@@ -33,13 +39,21 @@ Run \`worldkit train tokenizer --print-config\` to see every key and its default
 
 interface PhaseEntry {
   defaults: object;
-  make(cfg: object): Phase<object, object, unknown>;
+  make(cfg: object, out: string): Phase<object, object, unknown> | Promise<Phase<object, object, unknown>>;
 }
 
 const PHASES: Record<string, PhaseEntry> = {
   tokenizer: {
     defaults: TOKENIZER_RUN_DEFAULTS,
     make: (cfg) => tokenizerPhase(cfg as TokenizerRunConfig, openDataset((cfg as TokenizerRunConfig).data.dir)) as unknown as Phase<object, object, unknown>,
+  },
+  lam: {
+    defaults: LAM_RUN_DEFAULTS,
+    make: (cfg) => lamPhase(cfg as LamRunConfig, openDataset((cfg as LamRunConfig).data.dir)) as unknown as Phase<object, object, unknown>,
+  },
+  dynamics: {
+    defaults: DYNAMICS_RUN_DEFAULTS,
+    make: (cfg, out) => dynamicsPhase(cfg as DynamicsRunConfig, openDataset((cfg as DynamicsRunConfig).data.dir), out, console.log) as unknown as Promise<Phase<object, object, unknown>>,
   },
 };
 
@@ -57,7 +71,7 @@ export const train: Command = {
   usage: USAGE,
   async run(argv) {
     const args = parseArgs(argv, ["json", "print-config"]);
-    checkFlags(args, ["data", "out", "config", "resume", "json", "print-config"], "train");
+    checkFlags(args, ["data", "out", "config", "resume", "json", "print-config", "tokenizer", "lam", "actions"], "train");
     const name = args.positionals[0];
     const entry = PHASES[name ?? ""];
     if (!entry) throw new UsageError(`worldkit train: name a phase (${Object.keys(PHASES).join(", ")})\n\n${USAGE}`);
@@ -71,6 +85,10 @@ export const train: Command = {
     if (args.flags.config) layers.push({ values: readJson(args.flags.config), source: args.flags.config });
     const overrides = parseOverrides(entry.defaults, args.overrides);
     if (args.flags.data) overrides.data = { ...((overrides.data as object | undefined) ?? {}), dir: args.flags.data };
+    // Dynamics shorthands for data.tokenizer, data.lam and data.trueActions.
+    for (const [flag, key] of [["tokenizer", "tokenizer"], ["lam", "lam"], ["actions", "trueActions"]] as const) {
+      if (args.flags[flag]) overrides.data = { ...((overrides.data as object | undefined) ?? {}), [key]: key === "trueActions" ? args.flags[flag] === "true" : args.flags[flag] };
+    }
     layers.push({ values: overrides, source: "command line" });
     const cfg = resolveConfig(entry.defaults, ...layers) as { data?: { dir?: string } };
     if (args.flags["print-config"]) {
@@ -82,7 +100,7 @@ export const train: Command = {
     if (!out) throw new UsageError("worldkit train: --out RUN is required (or --resume RUN)");
 
     await initDevice();
-    const phase = entry.make(cfg);
+    const phase = await entry.make(cfg, out);
     const result = await runTraining(phase, { out, resume: !!resumeDir, command: ["worldkit", "train", ...argv] });
     phase.dispose?.();
     tree.dispose(result.params as ParamTree);

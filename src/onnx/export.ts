@@ -19,12 +19,13 @@
  * - A primitive without a lowering throws an error naming it and printing its equation.
  */
 import type { ClosedJaxpr, Jaxpr } from "../core/jax.js";
-import { GraphBuilder, type ElemType } from "./graph.js";
+import { GraphBuilder, float, type ElemType } from "./graph.js";
 import { foldEquation } from "./fold.js";
 import { LOWERINGS, namedJitLowering, type LowerContext } from "./ops.js";
 import { broadcastShapes, sameShape } from "./shapes.js";
 import { encodeModel } from "./proto.js";
 import { quantizeMatMulWeights } from "./quantize.js";
+import { matchNorm, useCounts } from "./norms.js";
 import { emitGelu, emitGeluGrad, geluPevalForm, type GeluForm } from "./gelu.js";
 
 export interface ExportOptions {
@@ -106,7 +107,18 @@ class Exporter {
 
   lowerJaxpr(jaxpr: Jaxpr, inputs: string[]): string[] {
     jaxpr.inBinders.forEach((v, i) => this.env.set(v, inputs[i]));
-    for (const eqn of jaxpr.eqns) {
+    const uses = useCounts(jaxpr);
+    for (let i = 0; i < jaxpr.eqns.length; i++) {
+      const eqn = jaxpr.eqns[i];
+      const norm = this.opset >= 17 ? matchNorm(jaxpr.eqns, i, uses) : undefined;
+      if (norm) {
+        const last = jaxpr.eqns[i + norm.length - 1];
+        const inputs = [this.read(norm.x), this.read(norm.scale), ...(norm.bias ? [this.read(norm.bias)] : [])];
+        const opType = norm.kind === "layer" ? "LayerNormalization" : "SimplifiedLayerNormalization";
+        this.env.set(last.outBinders[0], this.g.op(opType, inputs, { axis: -1, epsilon: float(norm.eps) }));
+        i += norm.length - 1;
+        continue;
+      }
       if (eqn.primitive === "jit") {
         const inner = eqn.params.jaxpr as Jaxpr;
         const named = namedJitLowering(eqn.params.name as string, inner, this.opset);

@@ -76,6 +76,24 @@ export function quantizeColumns(w: Float32Array, K: number, N: number): { q: Int
   return { q, scale };
 }
 
+/**
+ * `DynamicQuantizeMatMul(x, w) + b` with a constant bias of N values: the bias becomes the op's
+ * fifth input (added in its output loop instead of one more pass over the output).
+ */
+function foldBias(g: GraphBuilder, node: NodeProtoInit, N: number): void {
+  const out = node.output[0];
+  const consumers = g.nodes.filter((n) => n.input.includes(out));
+  if (consumers.length !== 1 || consumers[0].opType !== "Add" || g.outputs.some((o) => o.name === out)) return;
+  const add = consumers[0];
+  const biasName = add.input[0] === out ? add.input[1] : add.input[0];
+  const bias = g.initializers.find((t) => t.name === biasName);
+  const isVector = bias && bias.dataType === OnnxDataType.FLOAT && bias.dims[bias.dims.length - 1] === N;
+  if (!isVector || bias.dims.some((d, i) => i < bias.dims.length - 1 && d !== 1) || add.input[0] === add.input[1]) return;
+  node.input.push(g.constant(floatValues(bias), "float32", [N]));
+  node.output = [...add.output];
+  g.nodes.splice(g.nodes.indexOf(add), 1);
+}
+
 /** Rewrite constant-weight MatMuls as DynamicQuantizeMatMul; returns how many were rewritten. */
 export function quantizeMatMulWeights(g: GraphBuilder): number {
   let rewritten = 0;
@@ -91,6 +109,7 @@ export function quantizeMatMulWeights(g: GraphBuilder): number {
     node.opType = "DynamicQuantizeMatMul";
     node.domain = "com.microsoft";
     node.input = [node.input[0], qName, scaleName, zeroName];
+    foldBias(g, node, N);
     rewritten++;
   }
   if (rewritten > 0) g.domains.set("com.microsoft", 1);

@@ -2,6 +2,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { initDevice, jnn, makeJaxpr, np, random, valueAndGrad, type Array as JArray } from "../../src/core/index.js";
 import { exportJaxpr } from "../../src/onnx/export.js";
+import { canonicalTranspose } from "../../src/onnx/graph.js";
+import { layerNorm, rmsNorm } from "../../src/nn/norm.js";
 import { decodeModel } from "../../src/onnx/proto.js";
 import { OnnxSession } from "../../src/onnx/runtime.js";
 import { expectParity } from "./parity.js";
@@ -66,6 +68,45 @@ describe("optimisations", () => {
   });
 });
 
+describe("transposes", () => {
+  it("canonicalTranspose drops size-1 axes and merges axes that stay neighbours", () => {
+    expect(canonicalTranspose([128, 64, 1, 8, 32], [2, 0, 3, 1, 4])).toEqual({ inShape: [128, 64, 8, 32], perm: [0, 2, 1, 3] });
+    expect(canonicalTranspose([2, 3, 4, 5], [0, 1, 3, 2])).toEqual({ inShape: [6, 4, 5], perm: [0, 2, 1] });
+    expect(canonicalTranspose([2, 1, 3], [1, 0, 2])).toEqual({ inShape: [6], perm: [0] });
+  });
+
+  it("q, k, v split out of a fused projection are transposed as rank-4 pieces and match", async () => {
+    const x = normal(16, [2, 5, 3, 4, 8]); // (B, S, 3, H, Dh)
+    const f = (x: JArray) => {
+      const [q, k, v] = np.split(x.transpose([2, 0, 3, 1, 4]), [1, 2], 0); // 3 × (1, B, H, S, Dh)
+      return [q.reshape([2, 4, 5, 8]), k.reshape([2, 4, 5, 8]).mul(2), v.reshape([2, 4, 5, 8])];
+    };
+    const res = await expectParity(f, [x], { rtol: 0, atol: 0 });
+    const nodes = (decodeModel(res.model).graph as any).node as any[];
+    const transposes = nodes.filter((n) => n.opType === "Transpose");
+    expect(transposes.length).toBe(3);
+    for (const t of transposes) expect(t.attribute[0].ints.map(Number)).toEqual([0, 2, 1, 3]);
+  });
+});
+
+describe("norms", () => {
+  it("a forward LayerNorm is one LayerNormalization and an RMSNorm one SimplifiedLayerNormalization", async () => {
+    const f = (x: JArray, s: JArray, b: JArray, r: JArray) => [layerNorm({ scale: s.ref, bias: b }, x.ref), rmsNorm({ scale: r }, x.mul(3))];
+    const res = await expectParity(f, [normal(17, [2, 3, 32]).add(1), normal(18, [32]), normal(19, [32]), normal(20, [32])]);
+    const ops = opTypes(res.model);
+    expect(count(ops, "LayerNormalization")).toBe(1);
+    expect(count(ops, "SimplifiedLayerNormalization")).toBe(1);
+    expect(ops).not.toContain("Sqrt");
+    expect(ops).not.toContain("ReduceSum");
+  });
+
+  it("in a gradient (intermediates reused by the backward) norms are not fused and still match", async () => {
+    const f = (x: JArray, s: JArray, b: JArray) => valueAndGrad((x: JArray) => layerNorm({ scale: s, bias: b }, x.ref).mul(x).sum())(x);
+    const res = await expectParity(f, [normal(21, [4, 32]), normal(22, [32]), normal(23, [32])], { rtol: 1e-4, atol: 2e-5 });
+    expect(opTypes(res.model)).not.toContain("LayerNormalization");
+  });
+});
+
 describe("named jits", () => {
   it("gelu (tanh approximation) becomes one Gelu node at opset 20", async () => {
     const res = await expectParity((x: JArray) => jnn.gelu(x), [normal(8, [4, 32])]);
@@ -84,6 +125,22 @@ describe("named jits", () => {
     expect(opTypes(res.model)).toContain("Tanh");
     expect(opTypes(res.model)).toContain("Sigmoid");
   });
+
+  for (const approximate of [true, false]) {
+    it(`the gradient of gelu (approximate=${approximate}) is Gelu plus a short derivative, not the inlined residual chain`, async () => {
+      // Values up to ±6 cover both tails, where an error in the derivative formula would show.
+      const x = normal(14, [8, 64]).mul(2.5);
+      const w = normal(15, [8, 64]);
+      const f = (x: JArray, w: JArray) => valueAndGrad((x: JArray) => jnn.gelu(x, { approximate }).mul(w).sum())(x);
+      const res = await expectParity(f, [x, w], { rtol: 1e-4, atol: 2e-5 });
+      const ops = opTypes(res.model);
+      expect(count(ops, "Gelu")).toBe(1);
+      // The inlined residual chains negate (and the tanh one selects signs with Where).
+      expect(ops).not.toContain("Where");
+      expect(ops).not.toContain("Neg");
+      expect(ops.length).toBeLessThan(20);
+    });
+  }
 
   it("below opset 20 gelu is inlined and still matches", async () => {
     const x = normal(11, [4, 32]);

@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { initDevice, makeJaxpr, makeKey, random, tree, type Array as JArray, type JsTree } from "../../src/core/index.js";
 import { initMLP, mlp, type MLPParams } from "../../src/nn/mlp.js";
+import { initSTStack, stStack, type STStackParams } from "../../src/nn/st-block.js";
 import { exportJaxpr } from "../../src/onnx/export.js";
 import { decodeModel } from "../../src/onnx/proto.js";
 import { quantizeColumns } from "../../src/onnx/quantize.js";
@@ -39,6 +40,7 @@ describe("int8 MLP", () => {
     jaxpr.dispose();
     expect(opTypes(int8).filter((o) => o === "DynamicQuantizeMatMul").length).toBe(2);
     expect(opTypes(int8)).not.toContain("MatMul");
+    expect(opTypes(int8)).not.toContain("Add"); // both biases folded into DynamicQuantizeMatMul's bias input
     expect((decodeModel(int8).graph as { input: unknown[] }).input.length).toBe(1); // only x
 
     const feeds = { x: await toHost(x.ref) };
@@ -56,5 +58,37 @@ describe("int8 MLP", () => {
       Math.sqrt(a.reduce((s, v, i) => s + (v - expected[i]) ** 2, 0) / expected.reduce((s, v) => s + v * v, 0));
     expect(relErr(yInt8)).toBeLessThan(0.02);
     expect(relErr(yInt8)).toBeGreaterThan(1e-5); // it really is quantized
+  });
+});
+
+describe("int8 ST stack", () => {
+  it("stays within 2% relative RMS error of fp32 with every projection quantized", async () => {
+    const params = initSTStack(makeKey(8), { dim: 64, heads: 2, mlpHidden: 256, layers: 2 });
+    const [leaves, def] = tree.flatten(params as unknown as JsTree<JArray>);
+    const x = random.normal(random.key(9), [1, 4, 16, 64]);
+    const f = (...args: JArray[]) => stStack(tree.unflatten(def, args.slice(0, -1)) as unknown as STStackParams, args[args.length - 1]);
+    const { jaxpr } = makeJaxpr(f)(...leaves, x);
+    const inputNames = [...leaves.map((_, i) => `p${i}`), "x"];
+    const constants: Record<string, HostTensor<Float32Array>> = {};
+    for (const [i, l] of leaves.entries()) constants[`p${i}`] = (await toHost(l)) as HostTensor<Float32Array>;
+    const models = {
+      fp32: exportJaxpr(jaxpr, { inputNames, constants }),
+      int8: exportJaxpr(jaxpr, { inputNames, constants, quantize: "int8" }),
+    };
+    jaxpr.dispose();
+    // Six projections per block (spatial and temporal qkv and output, MLP up and down), 2 blocks.
+    expect(opTypes(models.int8).filter((o) => o === "DynamicQuantizeMatMul").length).toBe(12);
+    const feeds = { x: await toHost(x) };
+    const run = async (model: Uint8Array) => {
+      const s = await OnnxSession.create(model, { threads: 1 });
+      const y = (await s.run(feeds)).output_0.data as Float32Array;
+      await s.dispose();
+      return y;
+    };
+    const fp32 = await run(models.fp32);
+    const int8 = await run(models.int8);
+    const relErr = Math.sqrt(int8.reduce((s, v, i) => s + (v - fp32[i]) ** 2, 0) / fp32.reduce((s, v) => s + v * v, 0));
+    expect(relErr).toBeLessThan(0.02);
+    expect(relErr).toBeGreaterThan(1e-5);
   });
 });

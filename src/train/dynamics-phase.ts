@@ -1,0 +1,193 @@
+/**
+ * The dynamics model as a training phase. Its data are token sequences, not frames: the frozen
+ * tokenizer and LAM (or the dataset's true actions) are run once over the dataset into a cache in
+ * the run folder (src/train/token-cache.ts), and each step draws clips from that cache.
+ *
+ * Each step: B clips of T frames (train split), the action into each frame (a fraction
+ * `actionDropout` replaced by "no action"), a MaskGIT mask (src/models/dynamics.ts
+ * `trainingMask`), all drawn on the host from (seed, step), so a resumed run sees the same
+ * batches; then the masked cross-entropy and AdamW in one compiled step (onnxruntime or jit).
+ */
+import { mkdir } from "node:fs/promises";
+import { hostRng } from "../core/keys.js";
+import { jit, np, tree } from "../core/jax.js";
+import type { OwnedFunction } from "../core/jax.js";
+import { freezeDeep } from "../core/config.js";
+import type { ParamTree } from "../core/tree-names.js";
+import { adamwInit } from "../nn/optim.js";
+import type { AdamWState, ArrayTree } from "../nn/optim.js";
+import { makeTrainStep } from "../nn/train-step.js";
+import { compileOrt } from "../onnx/compiled.js";
+import type { CompiledFunction } from "../onnx/compiled.js";
+import { DYNAMICS_DEFAULTS, boolArray, dynamicsLoss, initDynamics, trainingMask } from "../models/dynamics.js";
+import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
+import type { Dataset } from "../data/loader.js";
+import { loadTokenizer } from "../world/tokenizer-io.js";
+import { disposeLam, loadLam } from "../world/lam-io.js";
+import { tokenCache } from "./token-cache.js";
+import type { TokenCache } from "./token-cache.js";
+import { TRAIN_DEFAULTS } from "./loop.js";
+import type { Phase, StepMetrics, TrainConfig } from "./loop.js";
+
+export interface DynamicsDataConfig {
+  /** The dataset folder. */
+  dir: string;
+  /** The frozen tokenizer: a run folder, world folder or checkpoint (`--tokenizer RUN`). */
+  tokenizer: string;
+  /** The frozen LAM whose codes are the actions (`--lam RUN`); "" with `trueActions`. */
+  lam: string;
+  /**
+   * Train on the dataset's true actions instead of LAM codes (`--actions true`): for tests, for
+   * comparison, and while no LAM is trained. A world trained so is driven by the game's own
+   * action ids (actions.json is then not needed), and only works on data that has actions.
+   */
+  trueActions: boolean;
+  /** Clips per batch B. */
+  batch: number;
+  /** Frames per clip T (at least the model's timeWindow, so every window length is trained). */
+  frames: number;
+  /** Frames per tokenizer call when building the cache (the tokenizer's training clip length). */
+  chunk: number;
+}
+
+export interface DynamicsRunConfig {
+  dynamics: DynamicsConfig;
+  train: TrainConfig;
+  data: DynamicsDataConfig;
+}
+
+export const DYNAMICS_RUN_DEFAULTS: Readonly<DynamicsRunConfig> = freezeDeep({
+  dynamics: DYNAMICS_DEFAULTS,
+  train: { ...TRAIN_DEFAULTS, steps: 5000, lr: 5e-4, warmupSteps: 200, weightDecay: 0.05 },
+  data: { dir: "", tokenizer: "", lam: "", trueActions: false, batch: 8, frames: 8, chunk: 4 },
+});
+
+interface Batch {
+  tokens_BTN: Int32Array;
+  actions_BT: Int32Array;
+  mask_BTN: Uint8Array;
+}
+
+/** Mix (seed, index) into one 32-bit host seed. */
+function mix(seed: number, index: number): number {
+  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(index + 7, 0x85ebca77)) >>> 0;
+}
+
+/** B random clips of T frames from the cache's episodes of `split`, with masks and action dropout. */
+export function sampleBatch(cache: TokenCache, split: "train" | "val", B: number, T: number, cfg: DynamicsConfig, rand: () => number): Batch {
+  const { N, A } = cache.index;
+  const eps = cache.index.episodes.filter((e) => e.split === split && e.frames >= T);
+  if (!eps.length) throw new Error(`dynamics: no ${split} episode has ${T} frames (data.frames); use shorter clips or more data`);
+  const tokens_BTN = new Int32Array(B * T * N);
+  const actions_BT = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const e = eps[Math.floor(rand() * eps.length)];
+    const start = e.offset + Math.floor(rand() * (e.frames - T + 1));
+    tokens_BTN.set(cache.tokens.subarray(start * N, (start + T) * N), b * T * N);
+    for (let t = 0; t < T; t++) actions_BT[b * T + t] = rand() < cfg.actionDropout ? A : cache.actions[start + t];
+  }
+  return { tokens_BTN, actions_BT, mask_BTN: trainingMask(B, T, cfg, rand) };
+}
+
+function arrays(b: Batch, B: number, T: number, N: number) {
+  return {
+    tokens: np.array(b.tokens_BTN, { shape: [B, T, N], dtype: np.int32 }),
+    actions: np.array(b.actions_BT, { shape: [B, T], dtype: np.int32 }),
+    mask: boolArray(b.mask_BTN, [B, T, N]),
+  };
+}
+
+/**
+ * Build the phase: load the frozen models, build or reuse the token cache in `out`, and fix the
+ * model's N, K and A from them (written into the run's config). Async because of the cache.
+ */
+export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: string, log: (s: string) => void = () => {}): Promise<Phase<DynamicsParams, Record<string, never>, Batch>> {
+  if (!cfg.data.tokenizer) throw new Error("train dynamics: --tokenizer RUN is required (config data.tokenizer)");
+  if (!cfg.data.trueActions && !cfg.data.lam) throw new Error("train dynamics: pass --lam RUN, or --actions true to train on the dataset's true actions");
+  const tokenizer = await loadTokenizer(cfg.data.tokenizer);
+  const lam = cfg.data.trueActions ? null : await loadLam(cfg.data.lam);
+  await mkdir(out, { recursive: true });
+  log(`dynamics: token cache for ${ds.dir} (tokenizer ${tokenizer.source}, actions ${lam ? lam.source : "true"})`);
+  const cache = await tokenCache(out, ds, { tokenizer, lam, chunk: cfg.data.chunk });
+  tree.dispose(tokenizer.params as unknown as ParamTree);
+  tokenizer.codebook_KD.dispose();
+  if (lam) disposeLam(lam);
+  const { N, K, A } = cache.index;
+  const dc: DynamicsConfig = { ...cfg.dynamics, tokensPerFrame: N, codes: K, actions: A };
+  const config: DynamicsRunConfig = freezeDeep({ ...cfg, dynamics: dc });
+  const { batch: B, frames: T } = cfg.data;
+  if (T < 2) throw new Error(`train dynamics: data.frames must be ≥ 2 (frame 0 is context), got ${T}`);
+
+  type Args = { tokens: np.Array; actions: np.Array; mask: np.Array };
+  const train = makeTrainStep<ArrayTree, Args>(
+    (p, b) => {
+      const r = dynamicsLoss(p as unknown as DynamicsParams, b.tokens, b.actions, b.mask, dc);
+      return { loss: r.loss, aux: { accuracy: r.aux.accuracy, scored: r.aux.scored } };
+    },
+    { adamw: { b1: cfg.train.b1, b2: cfg.train.b2, weightDecay: cfg.train.weightDecay }, clipNorm: cfg.train.clipNorm },
+  );
+  const fullStep = (params: ArrayTree, opt: ArrayTree, b: Args, lr: np.Array) => {
+    const o = train.stepFn(params, opt as unknown as AdamWState<ArrayTree>, b, lr);
+    const aux = o.aux as Record<string, np.Array>;
+    return { params: o.params, opt: o.optState, metrics: { loss: o.loss, accuracy: aux.accuracy, grad_norm: o.gradNorm } };
+  };
+  type FullOut = ReturnType<typeof fullStep>;
+  const jaxStep = jit(fullStep as never) as unknown as OwnedFunction<typeof fullStep>;
+  let ortStep: CompiledFunction | null = null;
+  const evalLoss = jit(((p: DynamicsParams, b: Args) => {
+    const r = dynamicsLoss(p, b.tokens, b.actions, b.mask, dc);
+    r.aux.scored.dispose();
+    return [r.loss, r.aux.accuracy];
+  }) as never) as unknown as OwnedFunction<(p: DynamicsParams, b: Args) => [np.Array, np.Array]>;
+  let index = 0;
+
+  return {
+    name: "dynamics",
+    config,
+    init(key) {
+      const params = initDynamics(key, dc);
+      return { params, state: {}, opt: adamwInit(tree.ref(params as unknown as ArrayTree)) as unknown as ParamTree };
+    },
+    async step(params, opt, state, batch, lr, key) {
+      key.dispose();
+      const args = [params, opt, arrays(batch, B, T, N), lr] as unknown as ArrayTree[];
+      let o: FullOut;
+      if (cfg.train.backend === "ort") {
+        ortStep ??= await compileOrt(fullStep as never, args, { threads: cfg.train.threads || undefined });
+        o = (await ortStep.run(...args)) as unknown as FullOut;
+      } else {
+        o = (jaxStep as unknown as (...a: ArrayTree[]) => FullOut)(...args);
+      }
+      return { params: o.params as unknown as DynamicsParams, opt: o.opt as unknown as ParamTree, state, metrics: o.metrics as StepMetrics };
+    },
+    async nextBatch() {
+      return sampleBatch(cache, "train", B, T, dc, hostRng(mix(cfg.train.seed, index++)));
+    },
+    loaderState: () => ({ index }),
+    restoreLoader: (s) => {
+      index = (s as { index: number }).index;
+    },
+    async validate(p) {
+      let loss = 0;
+      let accuracy = 0;
+      const n = cfg.train.valBatches;
+      for (let i = 0; i < n; i++) {
+        const b = sampleBatch(cache, cache.index.episodes.some((e) => e.split === "val" && e.frames >= T) ? "val" : "train", B, T, dc, hostRng(mix(1234, i)));
+        const [l, a] = evalLoss(tree.ref(p as unknown as ParamTree) as unknown as DynamicsParams, arrays(b, B, T, N));
+        loss += Number((await l.data())[0]) / n;
+        accuracy += Number((await a.data())[0]) / n;
+      }
+      return { loss, accuracy };
+    },
+    plots: [
+      ["loss", true],
+      ["accuracy", false],
+    ],
+    dispose() {
+      void ortStep?.dispose();
+      jaxStep.dispose();
+      evalLoss.dispose();
+      train.dispose();
+    },
+  };
+}

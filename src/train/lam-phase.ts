@@ -1,0 +1,240 @@
+/**
+ * The latent action model as a training phase: its step (loss + AdamW in one pure function that
+ * runs on onnxruntime or jax-js, then the EMA codebook update and code ages), the dead-code reset
+ * outside the exported graph (it needs randomness), validation (purity and NMI of the codes
+ * against the true actions where the data has them, codes used, code sensitivity) and the
+ * per-code sample strips.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { jit, np, tree } from "../core/jax.js";
+import type { OwnedFunction } from "../core/jax.js";
+import { freezeDeep } from "../core/config.js";
+import type { Key } from "../core/keys.js";
+import { adamwInit } from "../nn/optim.js";
+import type { AdamWState, ArrayTree } from "../nn/optim.js";
+import { makeTrainStep } from "../nn/train-step.js";
+import { compileOrt } from "../onnx/compiled.js";
+import type { CompiledFunction } from "../onnx/compiled.js";
+import { codebookStats, emaUpdate, resetDeadCodes, updateCodeAge } from "../nn/vq.js";
+import { LAM_DEFAULTS, inferActions, initLam, lamLoss, lamVqConfig, predictEveryAction } from "../models/lam.js";
+import type { LamConfig, LamParams, LamState } from "../models/lam.js";
+import { clipLoader } from "../data/loader.js";
+import type { ClipBatch, ClipLoader, Dataset, LoaderState } from "../data/loader.js";
+import { codePairDifferences, confusionTable, nmi, purity, sensitivity } from "../eval/lam-eval.js";
+import { tilePng } from "../eval/tiles.js";
+import type { Tile } from "../eval/tiles.js";
+import { TRAIN_DEFAULTS } from "./loop.js";
+import type { Phase, StepMetrics, TrainConfig } from "./loop.js";
+import type { ParamTree } from "../core/tree-names.js";
+
+export interface LamDataConfig {
+  /** The dataset folder (stored so that --resume needs nothing else). */
+  dir: string;
+  /** Clips per batch. */
+  batch: number;
+  /** Frames per clip: T − 1 transitions each (the encoder sees the earlier frames of the clip). */
+  frames: number;
+}
+
+export interface LamRunConfig {
+  lam: LamConfig;
+  train: TrainConfig;
+  data: LamDataConfig;
+}
+
+export const LAM_RUN_DEFAULTS: Readonly<LamRunConfig> = freezeDeep({
+  lam: LAM_DEFAULTS,
+  train: { ...TRAIN_DEFAULTS, steps: 3000, lr: 2e-3, warmupSteps: 100, weightDecay: 0.01 },
+  data: { dir: "", batch: 16, frames: 3 },
+});
+
+type Batch = { x_BTHWC: np.Array; codebook_KD: np.Array };
+
+function ref<T extends object>(t: T): T {
+  return tree.ref(t as unknown as ParamTree) as unknown as T;
+}
+
+function batchArray(b: ClipBatch): np.Array {
+  return np.array(b.x_BTHWC, { shape: [b.B, b.T, b.H, b.W, b.C] });
+}
+
+/** A jitted "code of every transition" and "next frame under every code", shared by validation, samples and eval. */
+export function lamInference(cfg: LamConfig) {
+  const infer = jit(((p: LamParams, c: np.Array, x: np.Array) => inferActions(p, c, x, cfg)) as never) as unknown as OwnedFunction<
+    (p: LamParams, c: np.Array, x: np.Array) => np.Array
+  >;
+  const every = jit(((p: LamParams, c: np.Array, x: np.Array) => predictEveryAction(p, c, x, cfg)) as never) as unknown as OwnedFunction<
+    (p: LamParams, c: np.Array, x: np.Array) => np.Array
+  >;
+  return {
+    /** Codes (B·(T−1), row-major) of a host clip batch. Borrows params and codebook. */
+    async codes(p: LamParams, codebook_KD: np.Array, b: ClipBatch): Promise<Int32Array> {
+      return (await infer(ref(p), codebook_KD.ref, batchArray(b)).data()) as Int32Array;
+    },
+    /** x̂ under every code, (A, F, H, W, C) flattened, for F host frames. Borrows params and codebook. */
+    async everyAction(p: LamParams, codebook_KD: np.Array, frames: Float32Array, F: number): Promise<Float32Array> {
+      const x = np.array(frames, { shape: [F, cfg.height, cfg.width, cfg.channels] });
+      return (await every(ref(p), codebook_KD.ref, x).data()) as Float32Array;
+    },
+    dispose() {
+      infer.dispose();
+      every.dispose();
+    },
+  };
+}
+
+/** The true actions of a clip batch per transition (B·(T−1)), matching the code layout. */
+export function transitionActions(b: ClipBatch): Int32Array {
+  const out = new Int32Array(b.B * (b.T - 1));
+  for (let i = 0; i < b.B; i++) for (let t = 0; t < b.T - 1; t++) out[i * (b.T - 1) + t] = b.actions_BT[i * b.T + t];
+  return out;
+}
+
+/** Frame t of clip i of a batch, copied out. */
+function frameOf(b: ClipBatch, i: number, t: number): Float32Array {
+  const size = b.H * b.W * b.C;
+  const off = (i * b.T + t) * size;
+  return b.x_BTHWC.slice(off, off + size);
+}
+
+/**
+ * The per-code strip: one row per sample frame: x_t, the true x_t+1, then x̂_t+1 under each of
+ * the A codes (the column the encoder chose is the one to compare with the truth).
+ */
+export async function codeStripPng(inf: ReturnType<typeof lamInference>, p: LamParams, s: LamState, b: ClipBatch, cfg: LamConfig): Promise<Uint8Array> {
+  const F = b.B;
+  const size = b.H * b.W * b.C;
+  const t = b.T - 2; // last transition of each clip: the encoder has seen the most context
+  const frames = new Float32Array(F * size);
+  for (let i = 0; i < F; i++) frames.set(frameOf(b, i, t), i * size);
+  const pred = await inf.everyAction(p, s.codebook_KD, frames, F);
+  const tile = (data: Float32Array, offset = 0): Tile => ({ data, offset, height: b.H, width: b.W, channels: b.C, show: "rgb" });
+  const rows: Tile[][] = [];
+  for (let i = 0; i < F; i++) {
+    const row = [tile(frames, i * size), tile(frameOf(b, i, t + 1))];
+    for (let a = 0; a < cfg.codes; a++) row.push(tile(pred, (a * F + i) * size));
+    rows.push(row);
+  }
+  return tilePng(rows, 2);
+}
+
+export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamState, ClipBatch> {
+  const lc = cfg.lam;
+  const vq = lamVqConfig(lc);
+  const channels = lc.channels === 4 ? "rgbd" : "rgb";
+  const [H, W] = ds.manifest.size;
+  if (H !== lc.height || W !== lc.width) throw new Error(`dataset ${ds.dir} has ${H}×${W} frames but lam.height/width are ${lc.height}×${lc.width}`);
+  if (cfg.data.frames < 2) throw new Error(`lam: data.frames must be ≥ 2 (one transition), got ${cfg.data.frames}`);
+  const loader: ClipLoader = clipLoader(ds, { split: "train", batch: cfg.data.batch, frames: cfg.data.frames, seed: cfg.train.seed, channels });
+  const numActions = ds.manifest.actions?.length ?? 0;
+
+  const train = makeTrainStep<ArrayTree, Batch>(
+    (p, batch) => {
+      const out = lamLoss(p as unknown as LamParams, batch.codebook_KD, batch.x_BTHWC, lc);
+      const a = out.aux;
+      const stats = codebookStats(a.indices_BU.ref, lc.codes);
+      return { loss: out.loss, aux: { mse: a.mse, commit: a.commit, z: a.z_BUd, indices: a.indices_BU, usage: stats.usage, perplexity: stats.perplexity } };
+    },
+    { adamw: { b1: cfg.train.b1, b2: cfg.train.b2, weightDecay: cfg.train.weightDecay }, clipNorm: cfg.train.clipNorm },
+  );
+
+  /** One whole step as a pure function (either backend); z comes back for the dead-code reset. */
+  const fullStep = (params: ArrayTree, opt: ArrayTree, state: LamState, x: np.Array, lr: np.Array) => {
+    const out = train.stepFn(params, opt as unknown as AdamWState<ArrayTree>, { x_BTHWC: x, codebook_KD: state.codebook_KD }, lr);
+    const aux = out.aux as Record<string, np.Array>;
+    const ema = emaUpdate(state.ema, aux.z.ref, aux.indices.ref, vq);
+    const age_K = updateCodeAge(state.age_K, aux.indices, vq);
+    const metrics = { loss: out.loss, mse: aux.mse, commit: aux.commit, usage: aux.usage, perplexity: aux.perplexity, grad_norm: out.gradNorm };
+    return { params: out.params, opt: out.optState, state: { codebook_KD: ema.codebook_KD, ema: ema.state, age_K }, metrics, z: aux.z };
+  };
+  type FullOut = ReturnType<typeof fullStep>;
+  const jaxStep = jit(fullStep as never) as unknown as OwnedFunction<typeof fullStep>;
+  let ortStep: CompiledFunction | null = null;
+
+  // With only A codes and a batch of a few dozen transitions, a code can starve for a while; the
+  // reset (every `resetEvery` steps, for codes idle ≥ deadCodeSteps) puts it back among the data.
+  const resetEvery = 10;
+  const reset = jit(((state: LamState, z: np.Array, key: Key) => {
+    const r = resetDeadCodes(state.codebook_KD, state.age_K, z, key, vq, state.ema);
+    return { codebook_KD: r.codebook_KD, ema: r.ema!, age_K: r.age_K };
+  }) as never) as unknown as OwnedFunction<(s: LamState, z: np.Array, k: Key) => LamState>;
+
+  const inf = lamInference(lc);
+
+  return {
+    name: "lam",
+    config: cfg,
+    init(key) {
+      const { params, state } = initLam(key, lc);
+      return { params, state, opt: adamwInit(ref(params) as unknown as ArrayTree) as unknown as ParamTree };
+    },
+    async step(params, opt, state, batch, lr, key, step) {
+      const args = [params, opt, state, batchArray(batch), lr] as unknown as ArrayTree[];
+      let out: FullOut;
+      if (cfg.train.backend === "ort") {
+        ortStep ??= await compileOrt(fullStep as never, args, { threads: cfg.train.threads || undefined });
+        out = (await ortStep.run(...args)) as unknown as FullOut;
+      } else {
+        out = (jaxStep as unknown as (...a: ArrayTree[]) => FullOut)(...args);
+      }
+      let newState = out.state;
+      if ((step + 1) % resetEvery === 0) newState = reset(newState, out.z, key);
+      else {
+        out.z.dispose();
+        key.dispose();
+      }
+      return { params: out.params as unknown as LamParams, opt: out.opt as unknown as ParamTree, state: newState, metrics: out.metrics as StepMetrics };
+    },
+    nextBatch: () => loader.next(),
+    loaderState: () => loader.state(),
+    restoreLoader: (s) => loader.restore(s as LoaderState),
+    async validate(p, s) {
+      const val = clipLoader(ds, { split: "val", batch: cfg.data.batch, frames: cfg.data.frames, seed: 1234, channels });
+      const codes: number[] = [];
+      const actions: number[] = [];
+      let last: ClipBatch | null = null;
+      for (let i = 0; i < cfg.train.valBatches; i++) {
+        const b = await val.next();
+        codes.push(...(await inf.codes(p, s.codebook_KD, b)));
+        actions.push(...transitionActions(b));
+        last = b;
+      }
+      const used = new Set(codes).size;
+      const out: Record<string, number> = { codes_used: used };
+      if (last) {
+        const F = Math.min(8, last.B);
+        const size = last.H * last.W * last.C;
+        const frames = new Float32Array(F * size);
+        for (let i = 0; i < F; i++) frames.set(frameOf(last, i, 0), i * size);
+        out.sensitivity = sensitivity(codePairDifferences(await inf.everyAction(p, s.codebook_KD, frames, F), lc.codes));
+      }
+      if (numActions > 0 && actions.some((a) => a >= 0)) {
+        const table = confusionTable(actions, codes, numActions, lc.codes);
+        out.purity = purity(table);
+        out.nmi = nmi(table);
+      }
+      return out;
+    },
+    async samples(p, s, dir, step) {
+      const val = clipLoader(ds, { split: "val", batch: Math.min(6, cfg.data.batch), frames: cfg.data.frames, seed: 99, channels });
+      const png = await codeStripPng(inf, p, s, await val.next(), lc);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, `codes-${String(step).padStart(6, "0")}.png`), png);
+    },
+    plots: [
+      ["loss", true],
+      ["purity", false],
+      ["nmi", false],
+      ["sensitivity", false],
+      ["perplexity", false],
+    ],
+    dispose() {
+      void ortStep?.dispose();
+      jaxStep.dispose();
+      reset.dispose();
+      train.dispose();
+      inf.dispose();
+    },
+  };
+}

@@ -1,0 +1,193 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initDevice, makeKey, np, tree } from "../src/core/index.js";
+import { resolveConfig } from "../src/core/config.js";
+import type { ParamTree } from "../src/core/tree-names.js";
+import { generateDataset } from "../src/data/generate.js";
+import { openDataset } from "../src/data/loader.js";
+import { getWorld } from "../src/worlds/index.js";
+import { LAM_DEFAULTS, encodeActions, initLam, predictEveryAction } from "../src/models/lam.js";
+import { runTraining } from "../src/train/loop.js";
+import { LAM_RUN_DEFAULTS, lamPhase } from "../src/train/lam-phase.js";
+import type { LamRunConfig } from "../src/train/lam-phase.js";
+import { codePairDifferences, confusionTable, evalLam, nmi, purity, sensitivity } from "../src/eval/lam-eval.js";
+import { disposeLam, loadLam, saveWorldLam } from "../src/world/lam-io.js";
+import { calibrateActions, estimateShift, keyOfAction, readActionsFile, writeActionsFile } from "../src/world/calibration.js";
+
+const dir = mkdtempSync(join(tmpdir(), "wk-lam-"));
+const tiny = { height: 16, width: 16, channels: 3, patch: 4, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, mlpRatio: 2, codes: 4, codeDim: 8 };
+const cfg = { ...LAM_DEFAULTS, ...tiny };
+
+beforeAll(async () => {
+  await initDevice();
+  await generateDataset({ world: getWorld("platformer"), episodes: 4, frames: 12, size: [16, 16], seed: 5, out: join(dir, "data") });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function frames(T: number, seed: number): Float32Array {
+  return Float32Array.from({ length: T * 16 * 16 * 3 }, (_, i) => ((i * 7919 + seed * 104729) % 101) / 101);
+}
+
+describe("lam metrics", () => {
+  it("confusion, purity and NMI of a hand-made assignment", () => {
+    // actions 0,0,1,1,2,2 ; codes 0,0,1,1,1,-skip: action -1 is ignored
+    const table = confusionTable([0, 0, 1, 1, 2, 2, -1], [0, 0, 1, 1, 1, 1, 3], 3, 4);
+    expect(table).toEqual([
+      [2, 0, 0, 0],
+      [0, 2, 0, 0],
+      [0, 2, 0, 0],
+    ]);
+    expect(purity(table)).toBeCloseTo(4 / 6, 12);
+    // H(action) = ln 3, H(code) = H(1/3, 2/3), I = H(code) (code is a function of action).
+    const hc = -(1 / 3) * Math.log(1 / 3) - (2 / 3) * Math.log(2 / 3);
+    expect(nmi(table)).toBeCloseTo(hc / ((Math.log(3) + hc) / 2), 12);
+    expect(nmi([[5, 0], [0, 7]])).toBeCloseTo(1, 12);
+    expect(nmi([[3, 3], [2, 2]])).toBeCloseTo(0, 12);
+    expect(purity([[3, 3], [2, 2]])).toBeCloseTo(6 / 10, 12);
+  });
+
+  it("code pair differences and sensitivity", () => {
+    const pred = Float32Array.from([0, 0, 1, 1, 0, 2]); // 3 codes × 2 values
+    const d = codePairDifferences(pred, 3);
+    expect(d).toEqual([
+      [0, 1, 1],
+      [1, 0, 1],
+      [1, 1, 0],
+    ]);
+    expect(sensitivity(d)).toBe(1);
+  });
+});
+
+describe("calibration", () => {
+  it("finds the global shift of a moved frame exactly", () => {
+    const H = 16;
+    const W = 16;
+    const a = Float32Array.from({ length: H * W * 3 }, (_, i) => Math.sin(Math.floor(i / 3) * 0.37) * 0.5 + 0.5);
+    const b = new Float32Array(H * W * 3);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) b[(y * W + x) * 3 + c] = a[((((y + 1) % H) * W + ((x - 2 + W) % W)) * 3) + c];
+    // b(x, y) = a(x − 2, y + 1): the scene moved 2 right and 1 up.
+    expect(estimateShift(a, b, H, W, 3)).toEqual([2, -1]);
+    expect(estimateShift(a, a, H, W, 3)).toEqual([0, 0]);
+  });
+
+  it("labels codes by their true actions, keys unique, unused codes not distinct", async () => {
+    expect(keyOfAction("left+jump")).toBe("ArrowLeft+Space");
+    expect(keyOfAction("noop")).toBe("");
+    expect(keyOfAction("dance")).toBeNull();
+    const names = ["noop", "left", "right"];
+    const confusion = [
+      [50, 0, 0, 0],
+      [0, 40, 0, 30],
+      [0, 0, 60, 0],
+    ];
+    const total = 180;
+    const file = calibrateActions({
+      shares: [50 / total, 40 / total, 60 / total, 30 / total],
+      meanShifts: [[0, 0], [1.5, 0], [-1.5, 0], [1.4, 0]],
+      pairDiff: [
+        [0, 1, 1, 1],
+        [1, 0, 1, 0.5],
+        [1, 1, 0, 1],
+        [1, 0.5, 1, 0],
+      ],
+      confusion,
+      actionNames: names,
+      source: { model: "m", data: "d" },
+    });
+    expect(file.method).toBe("true-actions");
+    expect(file.actions.map((e) => e.label)).toEqual(["noop", "left", "right", "left"]);
+    expect(file.actions.map((e) => e.key)).toEqual(["", "ArrowLeft", "ArrowRight", null]);
+    expect(file.actions.every((e) => e.distinct)).toBe(true);
+
+    const motion = calibrateActions({
+      shares: [0.5, 0.5, 0, 0],
+      meanShifts: [[-1.2, 0], [0.1, 0], [0, 0], [0, 0]],
+      pairDiff: [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]],
+      source: { model: "m", data: "d" },
+    });
+    expect(motion.method).toBe("motion");
+    expect(motion.actions.map((e) => [e.label, e.key, e.distinct])).toEqual([
+      ["scene ←", "ArrowRight", true],
+      ["still", "", true],
+      ["still", null, false],
+      ["still", null, false],
+    ]);
+    await writeActionsFile(join(dir, "actions.json"), motion);
+    expect(readActionsFile(dir)).toEqual(motion);
+  });
+});
+
+describe("lam model", () => {
+  it("the latent of transition t depends on frames ≤ t+1 only, and has unit norm", async () => {
+    const { params, state } = initLam(makeKey(3), cfg);
+    tree.dispose(state as unknown as ParamTree);
+    const base = frames(3, 1);
+    const changed = base.slice();
+    for (let i = 2 * 768; i < 3 * 768; i++) changed[i] = 1 - changed[i];
+    const enc = (x: Float32Array) => encodeActions(tree.ref(params as unknown as ParamTree) as never, np.array(x, { shape: [1, 3, 16, 16, 3] }), cfg).data();
+    const z1 = (await enc(base)) as Float32Array;
+    const z2 = (await enc(changed)) as Float32Array;
+    tree.dispose(params as unknown as ParamTree);
+    expect(Array.from(z2.subarray(0, 8))).toEqual(Array.from(z1.subarray(0, 8)));
+    expect(Array.from(z2.subarray(8))).not.toEqual(Array.from(z1.subarray(8)));
+    expect(Math.hypot(...z1.subarray(0, 8))).toBeCloseTo(1, 4);
+  });
+
+  it("predicts the next frame under every code: shape (A, B, H, W, C), values in [0, 1]", async () => {
+    const { params, state } = initLam(makeKey(4), cfg);
+    const pred = predictEveryAction(params, state.codebook_KD.ref, np.array(frames(2, 2), { shape: [2, 16, 16, 3] }), cfg);
+    tree.dispose(state as unknown as ParamTree);
+    expect(pred.shape).toEqual([4, 2, 16, 16, 3]);
+    const v = (await pred.data()) as Float32Array;
+    expect(Math.min(...v)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...v)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe("lam training and eval", () => {
+  it("trains, resumes into the same run, loads, evaluates and calibrates", async () => {
+    const run: LamRunConfig = resolveConfig(LAM_RUN_DEFAULTS, {
+      values: {
+        lam: tiny,
+        train: { steps: 12, logEvery: 1, valEvery: 12, valBatches: 1, sampleEvery: 12, ckptEvery: 6, warmupSteps: 2, threads: 1 },
+        data: { dir: join(dir, "data"), batch: 2, frames: 3 },
+      },
+      source: "test",
+    });
+    const train = async (opts: { stopAt?: number; resume?: boolean }) => {
+      const phase = lamPhase(run, openDataset(join(dir, "data")));
+      const r = await runTraining(phase, { out: join(dir, "run"), command: ["test"], quiet: true, ...opts });
+      phase.dispose?.();
+      tree.dispose(r.params as unknown as ParamTree);
+      tree.dispose(r.state as unknown as ParamTree);
+      return r;
+    };
+    await train({ stopAt: 6 });
+    const r = await train({ resume: true });
+    expect(r.step).toBe(12);
+    expect(Number.isFinite(r.lastMetrics.loss)).toBe(true);
+    expect(existsSync(join(dir, "run", "samples", "codes-000012.png"))).toBe(true);
+
+    const lam = await loadLam(join(dir, "run"));
+    expect(lam.step).toBe(12);
+    expect(lam.codebook_KD.shape).toEqual([4, 8]);
+    await saveWorldLam(join(dir), lam);
+    disposeLam(lam);
+    const world = await loadLam(dir);
+    const e = await evalLam(world, openDataset(join(dir, "data")), { frames: 3, batch: 4, maxClips: 20 });
+    disposeLam(world);
+    // 4 episodes × 12 frames: clips start every 2 frames (5 per episode), 2 transitions each.
+    expect(e.transitions).toBe(40);
+    expect(e.confusion!.length).toBe(6);
+    expect(e.confusion!.flat().reduce((s, v) => s + v, 0)).toBe(40);
+    expect(e.code_share.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 6);
+    expect(e.purity).toBeGreaterThan(0);
+    expect(e.purity).toBeLessThanOrEqual(1);
+    expect(e.nmi).toBeGreaterThanOrEqual(0);
+    expect(e.codes_used).toBeGreaterThanOrEqual(1);
+    expect(e.actions.actions.length).toBe(4);
+    expect(e.strip.subarray(1, 4)).toEqual(new Uint8Array([80, 78, 71])); // "PNG"
+  });
+});

@@ -1,0 +1,184 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostRng, initDevice, makeKey, np, tree } from "../src/core/index.js";
+import { liveBuffers, settle, startLeakCount } from "../src/core/leaks.js";
+import type { ParamTree } from "../src/core/tree-names.js";
+import { DYNAMICS_DEFAULTS, boolArray, dynamicsLogits, initDynamics } from "../src/models/dynamics.js";
+import type { DynamicsConfig, DynamicsParams } from "../src/models/dynamics.js";
+import { TOKENIZER_DEFAULTS, detokenize, initTokenizer } from "../src/models/tokenizer.js";
+import type { TokenizerConfig, TokenizerParams } from "../src/models/tokenizer.js";
+import { disposeWorld, loadWorld, saveWorldDynamics } from "../src/world/dynamics-io.js";
+import type { LoadedWorld } from "../src/world/dynamics-io.js";
+import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
+import { WorldSession } from "../src/world/session.js";
+import { main } from "../src/cli/main.js";
+
+const tokCfg: TokenizerConfig = { ...TOKENIZER_DEFAULTS, height: 16, width: 16, channels: 4, patch: 4, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, mlpRatio: 2, codes: 32, codeDim: 8 };
+const dynCfg: DynamicsConfig = { ...DYNAMICS_DEFAULTS, tokensPerFrame: 16, codes: 32, actions: 4, dim: 32, heads: 2, layers: 2, mlpRatio: 2, timeWindow: 3, sampleSteps: 2 };
+const dir = mkdtempSync(join(tmpdir(), "wk-session-"));
+let world: LoadedWorld;
+
+function makeWorld(): LoadedWorld {
+  const t = initTokenizer(makeKey(1), tokCfg);
+  const { codebook_KD, ema, age_K } = t.state;
+  tree.dispose({ ema, age_K } as unknown as ParamTree);
+  return {
+    tokenizer: { config: tokCfg, params: t.params, codebook_KD, source: "test", step: 0 },
+    dynamics: { config: dynCfg, params: initDynamics(makeKey(2), dynCfg), source: "test", step: 0, tokenizerPath: null },
+    actionMap: null,
+    source: "test",
+  };
+}
+
+function frames(count: number, seed: number): Float32Array {
+  const r = hostRng(seed);
+  return Float32Array.from({ length: count * 16 * 16 * 4 }, () => r());
+}
+
+beforeAll(async () => {
+  await initDevice();
+  world = makeWorld();
+});
+afterAll(() => {
+  disposeWorld(world);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("WorldSession", () => {
+  it("cached stepping equals the full block-causal forward: greedy tokens are the full forward's argmax; pixels match detokenize", async () => {
+    const s = new WorldSession(world, { temperature: 0, sampleSteps: 1, decoderWindow: 8 });
+    const N = dynCfg.tokensPerFrame;
+    const K = dynCfg.codes;
+    const start = await s.start({ frames: frames(2, 3), count: 2 });
+    const toks: Int32Array[] = [start.tokens];
+    const rgbs: Uint8Array[] = [start.rgb];
+    const actions = [dynCfg.actions, dynCfg.actions]; // context frames: "none"
+    for (let i = 0; i < 5; i++) {
+      const a = i % dynCfg.actions;
+      const r = await s.step(a);
+      toks.push(r.tokens);
+      rgbs.push(r.rgb);
+      actions.push(a);
+    }
+    // start() returns the last context frame (1); frame 0's tokens come from starting on it alone
+    // (the tokenizer is causal, so they are the same).
+    const s0 = new WorldSession(world, { decoderWindow: 8 });
+    const f0 = await s0.start({ frames: frames(2, 3).subarray(0, 16 * 16 * 4), count: 1 });
+    s0.dispose();
+    const all = [f0.tokens, ...toks]; // frames 0..6
+    const T = all.length;
+    // Greedy with one MaskGIT pass: frame t's tokens = argmax of the full forward with frame t hidden.
+    let maxGap = Infinity;
+    for (let t = 2; t < T; t++) {
+      const tokens = new Int32Array(T * N);
+      all.forEach((f, i) => tokens.set(f, i * N));
+      const mask = new Uint8Array(T * N);
+      mask.fill(1, t * N, (t + 1) * N);
+      const logits = (await dynamicsLogits(
+        tree.ref(world.dynamics.params as unknown as ParamTree) as unknown as DynamicsParams,
+        np.array(tokens, { shape: [1, T, N], dtype: np.int32 }),
+        np.array(Int32Array.from(actions), { shape: [1, T], dtype: np.int32 }),
+        boolArray(mask, [1, T, N]),
+        dynCfg,
+      ).data()) as Float32Array;
+      const want: number[] = [];
+      for (let n = 0; n < N; n++) {
+        const row = Array.from(logits.subarray((t * N + n) * K, (t * N + n + 1) * K));
+        const best = row.indexOf(Math.max(...row));
+        want.push(best);
+        const sorted = [...row].sort((a, b) => b - a);
+        maxGap = Math.min(maxGap, sorted[0] - sorted[1]);
+      }
+      expect(Array.from(all[t]), `frame ${t}`).toEqual(want);
+    }
+    expect(maxGap).toBeGreaterThan(1e-4); // the argmax check is meaningful at this tolerance
+    // Decoding step by step (window 8 ≥ 7 frames) equals detokenize over the whole sequence.
+    const tokens = new Int32Array(T * N);
+    all.forEach((f, i) => tokens.set(f, i * N));
+    const x = (await detokenize(
+      tree.ref(world.tokenizer.params as unknown as ParamTree) as unknown as TokenizerParams,
+      world.tokenizer.codebook_KD.ref,
+      np.array(tokens, { shape: [1, T, N], dtype: np.int32 }),
+      tokCfg,
+    ).data()) as Float32Array;
+    let maxDiff = 0;
+    for (let t = 1; t < T; t++) {
+      const rgb = rgbs[t - 1];
+      for (let i = 0; i < 256; i++) for (let k = 0; k < 3; k++) maxDiff = Math.max(maxDiff, Math.abs(rgb[i * 3 + k] - Math.round(x[(t * 256 + i) * 4 + k] * 255)));
+    }
+    expect(maxDiff).toBeLessThanOrEqual(1);
+    s.dispose();
+  });
+
+  it("is seeded: same seed and actions give identical frames (also after reset); another seed differs", async () => {
+    const run = async (seed: number) => {
+      const s = new WorldSession(world, { seed, temperature: 1 });
+      await s.start({ frames: frames(2, 4), count: 2 });
+      const out: number[] = [];
+      for (const a of [0, 1, 2, 3]) out.push(...(await s.step(a)).tokens);
+      await s.reset();
+      const again: number[] = [];
+      for (const a of [0, 1, 2, 3]) again.push(...(await s.step(a)).tokens);
+      s.dispose();
+      expect(again).toEqual(out);
+      return out;
+    };
+    const a = await run(7);
+    expect(await run(7)).toEqual(a);
+    expect(await run(8)).not.toEqual(a);
+  });
+
+  it("stays bounded over a long run: cache lengths and live buffers are flat", async () => {
+    await startLeakCount();
+    const s = new WorldSession(world, { seed: 1, decoderWindow: 2 });
+    await s.start({ frames: frames(1, 5), count: 1 });
+    const lengths: string[] = [];
+    let live = 0;
+    for (let i = 0; i < 24; i++) {
+      await s.step(i % 4);
+      lengths.push(JSON.stringify(s.cacheFrames()));
+      await settle();
+      if (i === 11) live = liveBuffers();
+    }
+    await settle();
+    expect(liveBuffers()).toBe(live);
+    expect(new Set(lengths.slice(3))).toEqual(new Set([JSON.stringify({ dynamics: 3, decoder: 2 })]));
+    s.dispose();
+  });
+
+  it("starts from one RGB image (depth zero-filled) and loads a world folder with actions.json", async () => {
+    await saveWorldTokenizer(dir, world.tokenizer);
+    await saveWorldDynamics(dir, world.dynamics);
+    const entry = (code: number, label: string, key: string | null) => ({ code, label, key, share: 0.25, distinct: key !== null, meanShift: [0, 0] });
+    const actions = [entry(0, "noop", ""), entry(1, "right", null), entry(2, "right", "ArrowRight"), entry(3, "jump", "Space")];
+    writeFileSync(join(dir, "actions.json"), JSON.stringify({ format: "worldkit-actions", version: 1, codes: 4, method: "true-actions", source: { model: "m", data: "d" }, actions }));
+    const w = await loadWorld(dir);
+    expect(w.actionMap).toEqual({ noop: 0, right: 2, ArrowRight: 2, jump: 3, Space: 3 });
+    const s = new WorldSession(w, { seed: 3 });
+    const rgb = frames(1, 6).subarray(0, 16 * 16 * 3);
+    const first = await s.start({ image: rgb });
+    expect(first.rgb.length).toBe(16 * 16 * 3);
+    expect(first.depth!.length).toBe(16 * 16);
+    const a = await s.step("right");
+    expect(a.tokens.length).toBe(16);
+    expect(a.ms).toBeGreaterThan(0);
+    expect(() => s.actionCode("fly")).toThrow(/unknown action "fly".*noop, right/);
+    expect(s.actionCode("right")).toBe(2);
+    // The same world in memory gives the same frame.
+    const s2 = new WorldSession(world, { seed: 3 });
+    await s2.start({ image: rgb });
+    expect(Array.from((await s2.step(2)).tokens)).toEqual(Array.from(a.tokens));
+    s.dispose();
+    s2.dispose();
+    disposeWorld(w);
+    // `worldkit rollout` on that folder: names from actions.json, NAME*K repeats.
+    const gif = join(dir, "out.gif");
+    expect(await main(["rollout", "--world", dir, "--actions", "right*3,jump,1", "--out", gif, "--json", "--scale", "2"])).toBe(0);
+    const bytes = readFileSync(gif);
+    expect(bytes.subarray(0, 6).toString("latin1")).toBe("GIF89a");
+    expect(bytes.readUInt16LE(6)).toBe(2 * 32 + 3 * 2); // RGB | depth at scale 2, with 2-px gaps around
+    expect(await main(["rollout", "--world", dir, "--actions", "fly", "--out", gif])).toBe(1);
+  });
+});
