@@ -3,8 +3,9 @@
  *
  *   worldkit eval tokenizer --model RUN_OR_WORLD --data DIR [--json]
  *   worldkit eval lam --model RUN_OR_WORLD --data DIR [--json]
+ *   worldkit eval world --world PATH --data DIR [--json]
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { initDevice } from "../core/device.js";
 import { tree } from "../core/jax.js";
@@ -13,7 +14,9 @@ import { openDataset } from "../data/loader.js";
 import { evalTokenizer } from "../eval/tokenizer-eval.js";
 import { loadTokenizer } from "../world/tokenizer-io.js";
 import { evalLam } from "../eval/lam-eval.js";
-import { disposeLam, loadLam } from "../world/lam-io.js";
+import { disposeLam, LAM_FILE, loadLam } from "../world/lam-io.js";
+import { evalWorld } from "../eval/world-eval.js";
+import { disposeWorld, loadWorld } from "../world/dynamics-io.js";
 import { ACTIONS_FILE, writeActionsFile } from "../world/calibration.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
 import type { Command } from "./command.js";
@@ -32,17 +35,26 @@ const USAGE = `worldkit eval <what> [options]
       latent actions against DIR's true actions: purity, nmi, confusion (true action × code
       counts), codes_used, code_share, sensitivity (how much the code changes the decoder's
       prediction). Writes the calibration to FILE (default: actions.json beside the model)
-      and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).`;
+      and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).
+
+  world --world PATH --data DIR [--lam PATH] [--tokenizer PATH] [--starts 8] [--seed 0]
+      [--quick] [--json]
+      rollouts from 4 held-out context frames with the LAM's actions (default: PATH's
+      lam.safetensors; without one, DIR's true actions): psnr_t, ssim_t (steps 1..16), psnr_t4,
+      delta_psnr_t4 (inferred minus random actions), drift (PSNR at 16, 32, 64), gravity
+      (platformer, bounce), revisit_psnr and wall_penetration (maze3d), step_ms_median, _p99 and
+      _ratio_10k. --quick: 2 starts, 200 timed steps, ratio at step 2,000.`;
 
 export const evalCommand: Command = {
   name: "eval",
-  summary: "measure a trained model on held-out data (tokenizer, lam)",
+  summary: "measure a trained model on held-out data (tokenizer, lam, world)",
   usage: USAGE,
   async run(argv) {
-    const args = parseArgs(argv, ["json"]);
+    const args = parseArgs(argv, ["json", "quick"]);
     const what = args.positionals[0];
     if (what === "lam") return runEvalLam(args);
-    if (what !== "tokenizer") throw new UsageError(`worldkit eval: say what to evaluate (tokenizer, lam)\n\n${USAGE}`);
+    if (what === "world") return runEvalWorld(args);
+    if (what !== "tokenizer") throw new UsageError(`worldkit eval: say what to evaluate (tokenizer, lam, world)\n\n${USAGE}`);
     checkFlags(args, ["model", "data", "frames", "clips", "batch", "json"], "eval tokenizer");
     const json = !!args.flags.json;
     await initDevice();
@@ -105,6 +117,36 @@ async function runEvalLam(args: ReturnType<typeof parseArgs>): Promise<number> {
     }
     for (const e of r.actions.actions) console.log(`  code ${e.code}: ${e.label.padEnd(12)} key ${JSON.stringify(e.key).padEnd(20)} share ${pct(e.share)}${e.distinct ? "" : "  (not distinct)"}`);
     console.log(`  actions: ${actionsPath}`);
+  }
+  return 0;
+}
+
+async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number> {
+  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "seed", "quick", "json"], "eval world");
+  const json = !!args.flags.json;
+  const path = requireFlag(args, "world", "eval world");
+  const ds = openDataset(requireFlag(args, "data", "eval world"));
+  await initDevice();
+  const world = await loadWorld(path, { tokenizer: args.flags.tokenizer });
+  const lamPath = args.flags.lam ?? (existsSync(join(path, LAM_FILE)) ? path : null);
+  const lam = lamPath ? await loadLam(lamPath) : null;
+  try {
+    const quick = !!args.flags.quick;
+    const r = await evalWorld(world, ds, { lam, quick, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
+    if (json) console.log(JSON.stringify(r));
+    else {
+      const f = (v: number | null, d = 2) => (v === null || Number.isNaN(v) ? "n/a" : v.toFixed(d));
+      console.log(`world ${r.world} on ${r.data} (${r.env}, ${r.starts} starts, ${r.actions === "lam" ? "LAM" : "true"} actions)`);
+      console.log(`  psnr_t ${r.psnr_t.map((v) => f(v, 1)).join(" ")}`);
+      console.log(`  psnr_t4 ${f(r.psnr_t4)} dB   delta_psnr_t4 ${f(r.delta_psnr_t4)} dB   ssim_t4 ${f(r.ssim_t[3], 3)}`);
+      console.log(`  drift ${Object.entries(r.drift).map(([k, v]) => `@${k} ${f(v)}`).join("   ")}`);
+      console.log(`  gravity ${f(r.gravity, 3)}   revisit_psnr ${f(r.revisit_psnr)}   wall_penetration ${f(r.wall_penetration, 3)}`);
+      console.log(`  step_ms median ${f(r.step_ms_median)}   p99 ${f(r.step_ms_p99)}   ratio_10k ${f(r.step_ms_ratio_10k, 3)}`);
+      for (const n of r.notes) console.log(`  note: ${n}`);
+    }
+  } finally {
+    if (lam) disposeLam(lam);
+    disposeWorld(world);
   }
   return 0;
 }

@@ -8,8 +8,8 @@
  * (maze3d), so a scene moving left means the player went right: the key is the opposite arrow.
  *
  * A code is `distinct` when it is used (share ≥ minShare) and the decoder does something
- * different with it than with every other code (its nearest code's prediction differs by at
- * least `minDifference` of the largest difference between two codes). Keys are unique: when two
+ * different with it than with every more used distinct code (predictions differ by at least
+ * `minDifference` of the largest difference between two used codes). Keys are unique: when two
  * codes get the same label, the more used one gets the key and the other `key: null`.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -104,12 +104,13 @@ export function calibrateActions(inp: CalibrationInput): ActionsFile {
   const used = [...Array(A).keys()].filter((a) => inp.shares[a] >= minShare);
   let largest = 0;
   for (const a of used) for (const b of used) largest = Math.max(largest, inp.pairDiff[a][b]);
-  const distinct = (a: number) => {
-    if (inp.shares[a] < minShare) return false;
-    if (used.length === 1) return true;
-    const nearest = Math.min(...used.filter((b) => b !== a).map((b) => inp.pairDiff[a][b]));
-    return nearest >= (inp.minDifference ?? 0.2) * largest;
-  };
+  // Greedy, most used first: a code is distinct when it differs enough from every distinct code
+  // before it, so the most used code of a group of look-alikes keeps the meaning.
+  const accepted: number[] = [];
+  for (const a of [...used].sort((x, y) => inp.shares[y] - inp.shares[x])) {
+    if (accepted.every((b) => inp.pairDiff[a][b] >= (inp.minDifference ?? 0.2) * largest)) accepted.push(a);
+  }
+  const distinct = (a: number) => accepted.includes(a);
   const withLabels = !!(inp.confusion && inp.actionNames && inp.confusion.some((row) => row.some((v) => v > 0)));
   const entries: ActionEntry[] = [...Array(A).keys()].map((code) => {
     const entry: ActionEntry = { code, label: "", key: null, share: inp.shares[code], distinct: distinct(code), meanShift: inp.meanShifts[code] };
