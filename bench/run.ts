@@ -58,12 +58,12 @@ const BENCHES: Bench[] = [
       const rows: (string | number)[][] = [];
       for (const r of results) {
         for (const s of r.shapes as Row[]) {
-          rows.push([s.name as string, s.shape as string, s.backend as string, r.threads as number, s.ms as number, s.tokensPerSec as number, s.load as number]);
+          rows.push([s.name as string, s.shape as string, s.backend as string, String(r.threads), s.ms as number, s.tokensPerSec as number, s.load as number]);
         }
       }
       return (
         "### ST block forward + backward (one block, jit vs onnxruntime)\n\n" +
-        "B is the largest batch jax-js fits in wasm's 4 GiB (its jit allocates all intermediates at once); " +
+        "B is a batch jax-js fits in wasm's 4 GiB call after call (its jit allocates all intermediates at once); both backends run it; " +
         "load is the 1-minute load average of the 2-core machine during the run.\n\n" +
         table(["shape", "B,T,N,D,heads", "backend", "threads", "ms/step", "tokens/s", "load"], rows)
       );
@@ -74,7 +74,7 @@ const BENCHES: Bench[] = [
     script: "bench/adamw.ts",
     threads: [1, 2],
     render(results) {
-      const rows = results.map((r) => [r.params as number, r.threads as number, r.ms as number, r.load as number]);
+      const rows = results.map((r) => [String(r.params), String(r.threads), r.ms as number, r.load as number]);
       return "### AdamW update (jit, with global-norm clipping)\n\n" + table(["params", "threads", "ms/step", "load"], rows);
     },
   },
@@ -87,7 +87,7 @@ const BENCHES: Bench[] = [
       const mm: (string | number)[][] = [];
       const inf: (string | number)[][] = [];
       for (const r of results) {
-        const t = r.threads as number;
+        const t = String(r.threads);
         const m = r.matmul as Row;
         const peak = m.ortFp32 as number;
         mm.push([`${m.n}³`, t, m.jax as number, m.ortFp32 as number, m.ortInt8 as number, m.load as number]);
@@ -99,14 +99,14 @@ const BENCHES: Bench[] = [
           for (const row of rows) {
             const rate = row.tokensPerSec as number;
             const pct = `${((100 * (row.achievedGflops as number)) / peak).toFixed(0)}%`;
-            train.push([s.name as string, s.shape as string, row.backend as string, row.B as number, t, row.ms as number, rate, rate / jaxRate, row.achievedGflops as number, pct, s.load as number]);
+            train.push([s.name as string, s.shape as string, row.backend as string, String(row.B), t, row.ms as number, rate, rate / jaxRate, row.achievedGflops as number, pct, s.load as number]);
           }
         }
       }
       return [
         "### Training step: jax-js vs onnxruntime (ST stack, MSE loss, AdamW)",
         "",
-        "Shapes B,T,N,D,L; heads D/32, MLP 4D. jax-js runs the largest batch that fits its 4 GiB (column B); onnxruntime runs that batch and the full one. " +
+        "Shapes B,T,N,D,L; heads D/32, MLP 4D. jax-js runs a batch that fits its 4 GiB step after step (column B); onnxruntime runs that batch and the full one. " +
           "tokens/s counts B·T·N per step; matmul GFLOP/s is the step's matmul FLOPs over its time, against the peak measured below (onnxruntime fp32 1024³ at the same threads).",
         "",
         table(["shape", "B,T,N,D,L", "backend", "B run", "threads", "ms/step", "tokens/s", "× jax-js", "matmul GFLOP/s", "of peak", "load"], train),
@@ -119,6 +119,19 @@ const BENCHES: Bench[] = [
         "",
         table(["B,T,N,D,L", "threads", "fp32 ms", "int8 ms", "speed-up", "int8 rel. RMS error", "load"], inf),
       ].join("\n");
+    },
+  },
+  {
+    name: "session",
+    script: "bench/session.ts",
+    threads: [2],
+    render(results) {
+      const r = results[0];
+      if (r.skipped) return `### WorldSession step (skipped: ${r.skipped as string})`;
+      return (
+        `### WorldSession step on ${r.world as string} (${r.size as string}, default backend, random actions)\n\n` +
+        table(["threads", "median ms", "p99 ms", "ms @ step 10", "ms @ step 10,000", "ratio", "load"], [[String(r.threads), r.median as number, r.p99 as number, r.at10 as number, r.at10k as number, r.ratio as number, r.load as number]])
+      );
     },
   },
 ];

@@ -8,7 +8,10 @@
  * - Graph inputs are the jaxpr's inputs in order (its closed-over consts become initializers;
  *   `constants` bakes chosen inputs in too, e.g. inference weights, which `quantize` makes int8).
  * - Nested `jit` equations are inlined, except named activations (gelu, tanh, silu) that map
- *   to one ONNX op (ops.ts `namedJitLowering`).
+ *   to one ONNX op (ops.ts `namedJitLowering`), and GELU's split forward/backward in a gradient,
+ *   which becomes `Gelu` plus a short derivative (gelu.ts).
+ * - Forward LayerNorm / RMSNorm become `LayerNormalization` / `SimplifiedLayerNormalization`
+ *   (norms.ts); transposes are emitted in their smallest rank (graph.ts `canonicalTranspose`).
  * - Uniform constants are folded (fold.ts): jax-js gradients carry many `x * 0` tangent terms.
  * - A `broadcast` stays un-expanded (a "deferred" broadcast) through element-wise ops,
  *   transposes, reshapes, reductions and dots, and is materialised with Expand only where a
