@@ -38,19 +38,20 @@ const USAGE = `worldkit eval <what> [options]
       and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).
 
   world --world PATH --data DIR [--lam PATH] [--tokenizer PATH] [--starts 8] [--seed 0]
-      [--quick] [--json]
+      [--quick] [--skip-timing] [--json]
       rollouts from 4 held-out context frames with the LAM's actions (default: PATH's
       lam.safetensors; without one, DIR's true actions): psnr_t, ssim_t (steps 1..16), psnr_t4,
       delta_psnr_t4 (inferred minus random actions), drift (PSNR at 16, 32, 64), gravity
       (platformer, bounce), revisit_psnr and wall_penetration (maze3d), step_ms_median, _p99 and
-      _ratio_10k. --quick: 2 starts, 200 timed steps, ratio at step 2,000.`;
+      _ratio_10k. --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
+      no timing (it steps the session 10,000 times).`;
 
 export const evalCommand: Command = {
   name: "eval",
   summary: "measure a trained model on held-out data (tokenizer, lam, world)",
   usage: USAGE,
   async run(argv) {
-    const args = parseArgs(argv, ["json", "quick"]);
+    const args = parseArgs(argv, ["json", "quick", "skip-timing"]);
     const what = args.positionals[0];
     if (what === "lam") return runEvalLam(args);
     if (what === "world") return runEvalWorld(args);
@@ -122,7 +123,7 @@ async function runEvalLam(args: ReturnType<typeof parseArgs>): Promise<number> {
 }
 
 async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number> {
-  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "seed", "quick", "json"], "eval world");
+  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "seed", "quick", "skip-timing", "json"], "eval world");
   const json = !!args.flags.json;
   const path = requireFlag(args, "world", "eval world");
   const ds = openDataset(requireFlag(args, "data", "eval world"));
@@ -132,7 +133,8 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
   const lam = lamPath ? await loadLam(lamPath) : null;
   try {
     const quick = !!args.flags.quick;
-    const r = await evalWorld(world, ds, { lam, quick, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
+    const timing = args.flags["skip-timing"] ? (false as const) : undefined;
+    const r = await evalWorld(world, ds, { lam, quick, timing, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
     if (json) console.log(JSON.stringify(r));
     else {
       const f = (v: number | null, d = 2) => (v === null || Number.isNaN(v) ? "n/a" : v.toFixed(d));

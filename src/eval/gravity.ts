@@ -1,0 +1,184 @@
+/**
+ * The gravity test of `eval world`: at held-out moments where an object is unsupported and not
+ * moving up (the platformer's player in the air with vy ≥ 0; a bounce ball well above the floor,
+ * the paddle and the push zone, with vy ≥ 0), does the model put more probability mass on the
+ * object being lower in the next frame than higher?
+ *
+ * Method: sample the next frame S times (S sessions with different seeds, so S independent draws
+ * of the model's distribution), locate the object in each sample and in the model's own decoding
+ * of the last context frame (so a bias of the tokenizer cancels), and count samples where it is
+ * lower (dy > DEAD_ZONE px) and higher (dy < −DEAD_ZONE). A case passes when lower > higher; the
+ * score is the fraction of cases that pass among those where the object was found at the start
+ * and in at least one sample. Rising objects are left out: for them "higher" is the right answer.
+ *
+ * Locating is by colour, which the worlds keep distinctive (src/worlds/palette.ts): the player's
+ * body colour of the frame's theme, searched in the columns where the camera keeps the player
+ * (state: player.x − cameraX tiles from the left edge); a ball by its own colour. A ball's y is
+ * the centroid of its pixels. The player's is its feet (the state's y): the top edge of the body
+ * colour (the sprite's cap is row 0) plus PLAYER_H. Measured on rendered 64×64 frames of 14 seeds
+ * (2,098 frames): the top edge is off by −0.47..+0.40 px, the centroid (moved by the sprite's
+ * row weights) by −1.9..+0.35 px, as nearest-neighbour sampling squeezes the 11 sprite rows
+ * unevenly into 6.4 pixels. The top edge is the first row with ≥ 2 matching pixels, so one stray
+ * pixel of a generated frame does not move it.
+ *
+ * Dimension keys: H,W pixels.
+ */
+import { ARENA, PADDLE_Y } from "../worlds/bounce.js";
+import { BALL_COLORS, PLATFORMER_THEMES } from "../worlds/palette.js";
+import { DEATH_Y, PLAYER_H, PLAYER_W, VIEW_H } from "../worlds/platformer-level.js";
+import { BOUNCE_GRAVITY } from "../worlds/bounce.js";
+import { PLATFORMER_GRAVITY } from "../worlds/platformer.js";
+import type { WorldState } from "../worlds/types.js";
+
+/** Largest L1 distance (0..765) from the reference colour for a pixel to count as the object's. */
+export const COLOUR_TOLERANCE = 80;
+/** Fewest matching pixels that count as "found". */
+const MIN_PIXELS = 3;
+/** |dy| below this (pixels) is neither lower nor higher. */
+export const DEAD_ZONE = 0.25;
+/** Bounce: push kicks balls below this height (ARENA · 0.55, bounce.ts); cases stay above it. */
+const PUSH_Y = ARENA * 0.55;
+
+export interface Located {
+  /** Centroid x and y in pixels (for the player, y is the feet). */
+  x: number;
+  y: number;
+  pixels: number;
+}
+
+/** An object to follow: its colour, where to search, and how to turn the centroid into its y. */
+export interface Target {
+  /** Human name ("player", "ball red"). */
+  name: string;
+  color: number;
+  /** Column range [x0, x1) to search, pixels (whole frame when absent). */
+  columns?: [number, number];
+  /** Which y to locate: the pixels' centroid, or the top edge (first row with ≥ 2 pixels). */
+  anchor: "centroid" | "top";
+  /** Added to the located y, as a fraction of the frame height. */
+  yOffset: number;
+}
+
+function unpack(c: number): [number, number, number] {
+  return [(c >> 16) & 255, (c >> 8) & 255, c & 255];
+}
+
+/** Centroid of the pixels of `t.color` in an H·W·3 byte frame; null when too few match. */
+export function locate(rgb: Uint8Array, H: number, W: number, t: Target): Located | null {
+  const [r, g, b] = unpack(t.color);
+  const [x0, x1] = t.columns ?? [0, W];
+  let sx = 0;
+  let sy = 0;
+  let n = 0;
+  let top = -1;
+  for (let y = 0; y < H; y++) {
+    let inRow = 0;
+    for (let x = Math.max(0, x0); x < Math.min(W, x1); x++) {
+      const o = (y * W + x) * 3;
+      if (Math.abs(rgb[o] - r) + Math.abs(rgb[o + 1] - g) + Math.abs(rgb[o + 2] - b) > COLOUR_TOLERANCE) continue;
+      sx += x + 0.5;
+      sy += y + 0.5;
+      n++;
+      inRow++;
+    }
+    if (top < 0 && inRow >= 2) top = y;
+  }
+  if (n < MIN_PIXELS || (t.anchor === "top" && top < 0)) return null;
+  const y = t.anchor === "top" ? top : sy / n;
+  return { x: sx / n, y: y + t.yOffset * H, pixels: n };
+}
+
+interface PlatformerState {
+  theme: string;
+  cameraX: number;
+  player: { x: number; y: number; vy: number; onGround: boolean };
+}
+
+/** The player as a target in an H×W platformer frame of this state (square or wider views). */
+export function playerTarget(state: WorldState, H: number, W: number): Target {
+  const s = state as unknown as PlatformerState;
+  const theme = PLATFORMER_THEMES.find((t) => t.name === s.theme);
+  if (!theme) throw new Error(`gravity.ts: platformer state names theme "${s.theme}", not one of ${PLATFORMER_THEMES.map((t) => t.name).join(", ")}`);
+  const px = H / VIEW_H; // pixels per tile
+  // The camera keeps the player at a fixed column: (x − cameraX) tiles from a square view's left.
+  const left = ((s.player.x - s.cameraX - VIEW_H / 2) * px + W / 2) - (PLAYER_W / 2) * px;
+  return { name: "player", color: theme.player, columns: [Math.floor(left - px), Math.ceil(left + (PLAYER_W + 1) * px)], anchor: "top", yOffset: PLAYER_H / VIEW_H };
+}
+
+interface BounceState {
+  balls: { x: number; y: number; vy: number; r: number; color: string }[];
+}
+
+/** Ball `color` as a target (bounce stretches the ARENA square over the whole frame). */
+export function ballTarget(color: string): Target {
+  const c = BALL_COLORS.find((b) => b.name === color);
+  if (!c) throw new Error(`gravity.ts: bounce state names ball colour "${color}", not one of ${BALL_COLORS.map((b) => b.name).join(", ")}`);
+  return { name: `ball ${color}`, color: c.color, anchor: "centroid", yOffset: 0 };
+}
+
+/**
+ * The unsupported, not-rising objects of a state record (see the module comment); [] for other
+ * worlds or supported objects. Each will be lower in the true next frame unless something hits it.
+ */
+export function fallingTargets(env: string, state: WorldState, H: number, W: number): Target[] {
+  if (env === "platformer") {
+    const p = (state as unknown as PlatformerState).player;
+    if (!p || p.onGround || p.vy < 0) return [];
+    // Falling into a gap respawns the player elsewhere: not a gravity case.
+    if (p.y + p.vy + PLATFORMER_GRAVITY > DEATH_Y - 0.5 || p.y > VIEW_H) return [];
+    return [playerTarget(state, H, W)];
+  }
+  if (env === "bounce") {
+    const balls = (state as unknown as BounceState).balls ?? [];
+    return balls.filter((b) => b.vy + BOUNCE_GRAVITY >= 0 && b.y + b.r + 1 < Math.min(PUSH_Y, PADDLE_Y)).map((b) => ballTarget(b.color));
+  }
+  return [];
+}
+
+export interface GravityCase {
+  target: Target;
+  /** The model's decoding of the last context frame. */
+  start: Uint8Array;
+  /** S sampled next frames. */
+  samples: Uint8Array[];
+}
+
+export interface GravityResult {
+  /** Fraction of cases where lower > higher; null without a usable case. */
+  fraction: number | null;
+  /** Cases scored, and those left out because the object was not found. */
+  cases: number;
+  missing: number;
+  /** Samples over all scored cases: lower, higher, neither (within the dead zone or not found). */
+  lower: number;
+  higher: number;
+  same: number;
+}
+
+/** Score gravity cases (frames H×W). */
+export function scoreGravity(cases: GravityCase[], H: number, W: number): GravityResult {
+  const r: GravityResult = { fraction: null, cases: 0, missing: 0, lower: 0, higher: 0, same: 0 };
+  let pass = 0;
+  for (const c of cases) {
+    const at = locate(c.start, H, W, c.target);
+    const next = c.samples.map((s) => locate(s, H, W, c.target));
+    if (!at || next.every((n) => n === null)) {
+      r.missing++;
+      continue;
+    }
+    let lower = 0;
+    let higher = 0;
+    for (const n of next) {
+      const dy = n ? n.y - at.y : 0;
+      if (n && dy > DEAD_ZONE) lower++;
+      else if (n && dy < -DEAD_ZONE) higher++;
+      else r.same++;
+    }
+    r.lower += lower;
+    r.higher += higher;
+    r.cases++;
+    if (lower > higher) pass++;
+  }
+  r.fraction = r.cases ? pass / r.cases : null;
+  return r;
+}

@@ -1,0 +1,354 @@
+/**
+ * `eval world`: how well a learned world continues held-out play. From 4 context frames of the
+ * dataset's held-out episodes (val split; all episodes when there is none), the session is
+ * driven with the actions the LAM infers from the true continuation (or the dataset's true
+ * actions, for a model trained on them), and compared with that continuation:
+ *
+ * - psnr_t, ssim_t: per horizon step 1..16 (RGB); psnr_t4 = step 4.
+ * - delta_psnr_t4 (Genie's controllability): psnr_t4 with inferred actions minus with uniformly
+ *   random codes, from the same starts.
+ * - drift: PSNR at steps 16, 32, 64 of the same rollouts (null where no held-out episode is long
+ *   enough).
+ * - gravity (src/eval/gravity.ts), revisit_psnr and wall_penetration (src/eval/maze-eval.ts) on
+ *   the worlds they apply to; step timing (src/eval/timing.ts).
+ *
+ * Action codes: the LAM labels windows of `lamChunk` frames overlapping by one, as the dynamics'
+ * token cache did (src/train/token-cache.ts), so the codes mean what they meant in training.
+ * Context frame j is given the code of the transition into it.
+ *
+ * int8: the session runs on jax-js only (there is no int8 dtype); src/onnx can quantize exported
+ * graphs, but no session step runs on it yet, so the int8 fields are null with a note.
+ */
+import { jit, np, tree } from "../core/jax.js";
+import type { OwnedFunction } from "../core/jax.js";
+import { hostRng } from "../core/keys.js";
+import type { ParamTree } from "../core/tree-names.js";
+import { UNKNOWN_ACTION, depthScale } from "../data/format.js";
+import type { EpisodeEntry } from "../data/format.js";
+import { writeClip } from "../data/loader.js";
+import type { Dataset } from "../data/loader.js";
+import type { DecodedEpisode } from "../data/shard-reader.js";
+import { inferActions } from "../models/lam.js";
+import type { LoadedWorld } from "../world/dynamics-io.js";
+import type { LoadedLam } from "../world/lam-io.js";
+import { WorldSession } from "../world/session.js";
+import type { WorldState } from "../worlds/types.js";
+import { fallingTargets, scoreGravity } from "./gravity.js";
+import type { GravityCase, GravityResult } from "./gravity.js";
+import { isWallStart, loopLeg, mazeMoves, revisitPsnr, wallPenetration } from "./maze-eval.js";
+import type { MazeMoves, WallResult } from "./maze-eval.js";
+import { mean, psnr, ssim } from "./image-metrics.js";
+import { timeSession } from "./timing.js";
+import type { TimingResult } from "./timing.js";
+
+/** One frame out of a rollout (the session's StepResult fits; so does a world's Frame). */
+export interface RolledFrame {
+  rgb: Uint8Array;
+  depth: Float32Array | null;
+}
+
+/** A held-out start: context frames and where they came from. */
+export interface StartClip {
+  episode: number;
+  /** The episode's world seed (manifest), to rebuild the true simulator. */
+  seed: number;
+  /** Index of the first context frame in the episode. */
+  first: number;
+  count: number;
+  /** count·H·W·C values in [0, 1] (C = the tokenizer's channels). */
+  context: Float32Array;
+  /** The action code into each context frame. */
+  contextActions: number[];
+  /** State record of the last context frame (null when the data has none). */
+  state: WorldState | null;
+}
+
+/** Plays actions from a start: the decoded last context frame, then one frame per action. */
+export type Roller = (clip: StartClip, actions: number[]) => Promise<{ first: RolledFrame; frames: RolledFrame[] }>;
+
+export interface WorldEvalOptions {
+  /** The LAM that labels transitions; null = the dataset's true actions (model trained on them). */
+  lam: LoadedLam | null;
+  /** Fewer starts and samples, 200 timed steps and the ratio at step 2,000 (for tests). */
+  quick?: boolean;
+  /** Rollout starts (default 8; quick 2). Gravity and maze tests use up to 2× as many moments. */
+  starts?: number;
+  /** Next-frame samples per gravity case (default 4; quick 2). */
+  samples?: number;
+  /** Seed of the sampling and the random actions. Default 0. */
+  seed?: number;
+  /** Context frames. Default 4. */
+  context?: number;
+  /** Frames per LAM window. Default 4 (the dynamics' default data.chunk). */
+  lamChunk?: number;
+  /** Timed steps and the late step of the ratio; false skips timing. Default 1,000 / 10,000. */
+  timing?: { steps: number; ratioStep: number } | false;
+  onProgress?: (stage: string) => void;
+}
+
+export interface WorldEvalResult {
+  psnr_t: number[];
+  ssim_t: number[];
+  psnr_t4: number;
+  psnr_t4_random: number;
+  delta_psnr_t4: number;
+  /** PSNR at steps 16, 32, 64 (null: no held-out episode long enough). */
+  drift: Record<string, number | null>;
+  gravity: number | null;
+  gravity_detail: GravityResult | null;
+  revisit_psnr: number | null;
+  wall_penetration: number | null;
+  wall_detail: WallResult | null;
+  maze_moves: MazeMoves | null;
+  step_ms_median: number | null;
+  step_ms_p99: number | null;
+  step_ms_ratio_10k: number | null;
+  timing: TimingResult | null;
+  int8_psnr_drop: number | null;
+  int8_step_ms_median: number | null;
+  actions: "lam" | "true";
+  starts: number;
+  env: string;
+  world: string;
+  data: string;
+  notes: string[];
+}
+
+export const HORIZON = 16;
+export const DRIFT_STEPS = [16, 32, 64];
+
+/** Transition codes of episodes, from the LAM (windowed as in training) or the true actions. */
+class ActionCodes {
+  /** counts[trueAction][code] of what the LAM said (null without LAM or true actions). */
+  readonly confusion: number[][] | null;
+  private readonly infer: OwnedFunction<(p: ParamTree, cb: np.Array, x: np.Array) => np.Array> | null;
+
+  constructor(
+    private readonly lam: LoadedLam | null,
+    private readonly A: number,
+    private readonly chunk: number,
+    private readonly depthInv: number,
+    names: string[] | null,
+  ) {
+    this.confusion = lam && names ? names.map(() => new Array<number>(A).fill(0)) : null;
+    this.infer = lam ? (jit(((p: ParamTree, cb: np.Array, x: np.Array) => inferActions(p as never, cb, x, lam.config)) as never) as unknown as OwnedFunction<(p: ParamTree, cb: np.Array, x: np.Array) => np.Array>) : null;
+  }
+
+  /** Codes of the `count` transitions f → f+1 for f = from..from+count−1. */
+  async transitions(ep: DecodedEpisode, from: number, count: number): Promise<number[]> {
+    if (!this.lam || !this.infer) {
+      return Array.from(ep.actions_T.subarray(from, from + count), (a) => (a === UNKNOWN_ACTION ? this.A : a));
+    }
+    const lc = this.lam.config;
+    const out: number[] = [];
+    for (let s = from; s < from + count; s += this.chunk - 1) {
+      const T = Math.min(this.chunk, from + count + 1 - s);
+      const x = new Float32Array(T * lc.height * lc.width * lc.channels);
+      writeClip(ep, s, T, lc.channels, this.depthInv, x, 0);
+      const x_1THWC = np.array(x, { shape: [1, T, lc.height, lc.width, lc.channels] });
+      const codes = (await this.infer(tree.ref(this.lam.params as unknown as ParamTree), this.lam.codebook_KD.ref, x_1THWC).data()) as Int32Array;
+      codes.forEach((c, u) => {
+        out.push(c);
+        const a = ep.actions_T[s + u];
+        if (this.confusion && a !== UNKNOWN_ACTION && a < this.confusion.length) this.confusion[a][c]++;
+      });
+    }
+    return out;
+  }
+
+  dispose(): void {
+    this.infer?.dispose();
+  }
+}
+
+function sessionRoller(session: WorldSession): Roller {
+  return async (clip, actions) => {
+    const first = await session.start({ frames: clip.context, count: clip.count, actions: clip.contextActions });
+    const frames: RolledFrame[] = [];
+    for (const a of actions) frames.push(await session.step(a));
+    return { first, frames };
+  };
+}
+
+const unit = (rgb: Uint8Array) => Float32Array.from(rgb, (v) => v / 255);
+
+/** `n` items spread evenly over `xs`. */
+function spread<T>(xs: T[], n: number): T[] {
+  if (xs.length <= n) return xs;
+  return Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]);
+}
+
+export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEvalOptions): Promise<WorldEvalResult> {
+  const tc = world.tokenizer.config;
+  const dc = world.dynamics.config;
+  const [H, W] = ds.manifest.size;
+  if (H !== tc.height || W !== tc.width) throw new Error(`eval world: dataset ${ds.dir} is ${H}×${W}; the world ${world.source} expects ${tc.height}×${tc.width}`);
+  if (tc.channels === 4 && ds.manifest.depth === "none") throw new Error(`eval world: dataset ${ds.dir} has no depth; the world ${world.source} is RGB-D`);
+  const names = ds.manifest.actions;
+  const lam = opts.lam;
+  if (lam && (lam.config.codes !== dc.actions || lam.config.height !== H || lam.config.width !== W)) {
+    throw new Error(`eval world: LAM ${lam.source} (${lam.config.codes} codes, ${lam.config.height}×${lam.config.width}) does not fit the world (${dc.actions} actions) and data (${H}×${W})`);
+  }
+  if (!lam && (!names || names.length !== dc.actions)) {
+    throw new Error(`eval world: no LAM given and ${ds.dir} ${names ? `has ${names.length} true actions, not the model's ${dc.actions}` : "has no true actions"}; pass --lam`);
+  }
+  const quick = !!opts.quick;
+  const ctx = opts.context ?? 4;
+  const nStarts = opts.starts ?? (quick ? 2 : 8);
+  const samples = opts.samples ?? (quick ? 2 : 4);
+  const seed = opts.seed ?? 0;
+  const env = ds.manifest.env;
+  const notes: string[] = [];
+  const progress = opts.onProgress ?? (() => {});
+  const depthInv = ds.manifest.depth === "none" ? 0 : 1 / depthScale(ds.manifest.depth);
+  const frameSize = H * W * tc.channels;
+  const codes = new ActionCodes(lam, dc.actions, Math.max(2, opts.lamChunk ?? 4), depthInv, names);
+  const session = new WorldSession(world, { seed });
+  const roll = sessionRoller(session);
+
+  let held: EpisodeEntry[] = ds.manifest.episodes.filter((e) => e.split === "val");
+  if (held.length === 0) {
+    held = ds.manifest.episodes;
+    notes.push(`${ds.dir} has no val split: episodes of every split were used`);
+  }
+  let cached: { id: number; withStates: boolean; ep: DecodedEpisode } | null = null;
+  const read = (id: number, withStates = false) => {
+    if (cached?.id !== id || (withStates && !cached.withStates)) cached = { id, withStates, ep: ds.readEpisode(id, withStates) };
+    return cached.ep;
+  };
+  /** The clip whose context ends at frame `last` (≥ ctx), and the codes of `after` transitions past it. */
+  const clipEndingAt = async (entry: EpisodeEntry, last: number, after: number): Promise<{ clip: StartClip; next: number[] }> => {
+    const ep = read(entry.id, true);
+    const first = last - ctx + 1;
+    const c = await codes.transitions(ep, first - 1, ctx + after);
+    const context = new Float32Array(ctx * frameSize);
+    writeClip(ep, first, ctx, tc.channels, depthInv, context, 0);
+    const state = ep.states ? (ep.states[last] as WorldState) : null;
+    return { clip: { episode: entry.id, seed: entry.seed, first, count: ctx, context, contextActions: c.slice(0, ctx), state }, next: c.slice(ctx) };
+  };
+
+  try {
+    // Rollouts: as long as the longest drift step that some held-out episode allows.
+    const longest = Math.max(...held.map((e) => e.frames)) - 1 - ctx;
+    const length = [...DRIFT_STEPS].reverse().find((L) => L <= longest) ?? HORIZON;
+    if (longest < HORIZON) throw new Error(`eval world: no held-out episode of ${ds.dir} has ${1 + ctx + HORIZON} frames (1 + context ${ctx} + horizon ${HORIZON})`);
+    if (length < DRIFT_STEPS[DRIFT_STEPS.length - 1]) notes.push(`drift beyond step ${length} is null: no held-out episode has ${1 + ctx + DRIFT_STEPS[DRIFT_STEPS.length - 1]} frames`);
+    const candidates: { entry: EpisodeEntry; last: number }[] = [];
+    for (const e of held) for (let s = 1; s + ctx + length <= e.frames; s += ctx + length) candidates.push({ entry: e, last: s + ctx - 1 });
+    const starts = spread(candidates, nStarts);
+    const shape = { frames: 1, height: H, width: W, channels: 3 };
+    const psnrAt: number[][] = Array.from({ length }, () => []);
+    const ssimAt: number[][] = Array.from({ length: HORIZON }, () => []);
+    const random: number[] = [];
+    const rng = hostRng(seed + 1);
+    for (const [i, s] of starts.entries()) {
+      progress(`rollouts ${i + 1}/${starts.length}`);
+      const { clip, next } = await clipEndingAt(s.entry, s.last, length);
+      const ep = read(s.entry.id, true);
+      const truth = (t: number) => unit(ep.rgb_THWC.subarray((s.last + t) * H * W * 3, (s.last + t + 1) * H * W * 3));
+      const { frames } = await roll(clip, next);
+      frames.forEach((f, t) => {
+        const [g, r] = [unit(f.rgb), truth(t + 1)];
+        psnrAt[t].push(psnr(g, r, shape)[0]);
+        if (t < HORIZON) ssimAt[t].push(ssim(g, r, shape)[0]);
+      });
+      const randomActions = Array.from({ length: 4 }, () => Math.floor(rng() * dc.actions));
+      const r4 = (await roll(clip, randomActions)).frames[3];
+      random.push(psnr(unit(r4.rgb), truth(4), shape)[0]);
+    }
+    const psnr_t = psnrAt.slice(0, HORIZON).map(mean);
+    const drift = Object.fromEntries(DRIFT_STEPS.map((k) => [String(k), k <= length ? mean(psnrAt[k - 1]) : null]));
+
+    // Moments with known states, for gravity and the maze tests.
+    const moments = async (want: (state: WorldState, entry: EpisodeEntry) => boolean, limit: number) => {
+      const found: { entry: EpisodeEntry; last: number }[] = [];
+      for (const e of held) {
+        const ep = read(e.id, true);
+        if (!ep.states) return [];
+        for (let m = ctx; m + 1 < e.frames; m++) if (want(ep.states[m] as WorldState, e)) found.push({ entry: e, last: m });
+      }
+      return spread(found, limit);
+    };
+
+    let gravity: GravityResult | null = null;
+    if (env === "platformer" || env === "bounce") {
+      const found = await moments((st) => fallingTargets(env, st, H, W).length > 0, 2 * nStarts);
+      const samplers = Array.from({ length: samples }, (_, j) => new WorldSession(world, { seed: seed + 100 + j }));
+      const cases: GravityCase[] = [];
+      try {
+        for (const [i, m] of found.entries()) {
+          progress(`gravity ${i + 1}/${found.length}`);
+          const { clip, next } = await clipEndingAt(m.entry, m.last, 1);
+          const drawn = [];
+          for (const s of samplers) drawn.push(await sessionRoller(s)(clip, next));
+          for (const target of fallingTargets(env, clip.state!, H, W)) cases.push({ target, start: drawn[0].first.rgb, samples: drawn.map((d) => d.frames[0].rgb) });
+        }
+      } finally {
+        for (const s of samplers) s.dispose();
+      }
+      gravity = scoreGravity(cases, H, W);
+      if (gravity.cases === 0) notes.push(`gravity: ${found.length ? "the object was not found in the generated frames" : "no unsupported, not-rising object in the held-out data"}`);
+    } else notes.push(`gravity: not measured on ${env} (platformer and bounce only)`);
+
+    let revisit: number | null = null;
+    let wall: WallResult | null = null;
+    let moves: MazeMoves | null = null;
+    if (env === "maze3d") {
+      moves = mazeMoves({ actionMap: world.actionMap, trueActions: !lam, actionNames: names, confusion: codes.confusion });
+      if (!moves) notes.push("maze: no forward/turn-left codes (actions.json lacks them and the data has no true actions): revisit and wall tests skipped");
+      else {
+        progress("maze revisit");
+        const loopStarts = await moments((st, e) => loopLeg(e.seed, st) !== null, nStarts);
+        const clips = async (ms: { entry: EpisodeEntry; last: number }[]) => {
+          const out: StartClip[] = [];
+          for (const m of ms) out.push((await clipEndingAt(m.entry, m.last, 0)).clip);
+          return out;
+        };
+        revisit = await revisitPsnr(await clips(loopStarts), roll, moves, H, W);
+        progress("maze wall");
+        wall = await wallPenetration(await clips(await moments(isWallStart, nStarts)), roll, moves, H, W);
+        if (wall.fraction === null) notes.push(tc.channels === 4 ? "wall_penetration: no held-out start faces a wall within reach" : "wall_penetration: the world has no depth channel");
+      }
+    }
+
+    let timing: TimingResult | null = null;
+    if (opts.timing !== false) {
+      progress("timing");
+      const t = opts.timing ?? (quick ? { steps: 200, ratioStep: 2000 } : { steps: 1000, ratioStep: 10_000 });
+      const { clip } = await clipEndingAt(starts[0].entry, starts[0].last, 0);
+      timing = await timeSession(session, { frames: clip.context, count: clip.count, actions: clip.contextActions }, { ...t, seed });
+      if (t.ratioStep !== 10_000) notes.push(`step_ms_ratio_10k is the cost at step ${t.ratioStep} over step 10 (quick)`);
+    }
+    notes.push("int8: the session runs on jax-js, which has no int8 path; no int8 session step exists in src/onnx yet, so int8_psnr_drop and int8_step_ms_median are null");
+
+    return {
+      psnr_t,
+      ssim_t: ssimAt.map(mean),
+      psnr_t4: psnr_t[3],
+      psnr_t4_random: mean(random),
+      delta_psnr_t4: psnr_t[3] - mean(random),
+      drift,
+      gravity: gravity?.fraction ?? null,
+      gravity_detail: gravity,
+      revisit_psnr: revisit,
+      wall_penetration: wall?.fraction ?? null,
+      wall_detail: wall,
+      maze_moves: moves,
+      step_ms_median: timing?.step_ms_median ?? null,
+      step_ms_p99: timing?.step_ms_p99 ?? null,
+      step_ms_ratio_10k: timing?.step_ms_ratio ?? null,
+      timing,
+      int8_psnr_drop: null,
+      int8_step_ms_median: null,
+      actions: lam ? "lam" : "true",
+      starts: starts.length,
+      env,
+      world: world.source,
+      data: ds.dir,
+      notes,
+    };
+  } finally {
+    session.dispose();
+    codes.dispose();
+  }
+}

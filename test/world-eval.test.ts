@@ -1,0 +1,234 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { initDevice, makeKey, tree } from "../src/core/index.js";
+import type { ParamTree } from "../src/core/tree-names.js";
+import { generateDataset } from "../src/data/generate.js";
+import { openDataset } from "../src/data/loader.js";
+import { DYNAMICS_DEFAULTS, initDynamics } from "../src/models/dynamics.js";
+import { LAM_DEFAULTS, initLam } from "../src/models/lam.js";
+import { TOKENIZER_DEFAULTS, initTokenizer } from "../src/models/tokenizer.js";
+import { disposeWorld, saveWorldDynamics } from "../src/world/dynamics-io.js";
+import type { LoadedWorld } from "../src/world/dynamics-io.js";
+import { saveWorldLam } from "../src/world/lam-io.js";
+import type { LoadedLam } from "../src/world/lam-io.js";
+import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
+import { getWorld } from "../src/worlds/index.js";
+import { PLATFORMER } from "../src/worlds/platformer.js";
+import type { WorldState } from "../src/worlds/types.js";
+import { fallingTargets, locate, playerTarget, scoreGravity } from "../src/eval/gravity.js";
+import type { GravityCase } from "../src/eval/gravity.js";
+import { TRUE_MAZE_MOVES, centreDepth, isWallStart, loopLeg, mazeMoves, revisitPsnr, truthRoller, wallPenetration } from "../src/eval/maze-eval.js";
+import { quantile } from "../src/eval/timing.js";
+import { evalWorld } from "../src/eval/world-eval.js";
+import type { Roller, StartClip } from "../src/eval/world-eval.js";
+import { main } from "../src/cli/main.js";
+
+const S = 16;
+const tokCfg = { ...TOKENIZER_DEFAULTS, height: S, width: S, channels: 4, patch: 4, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, mlpRatio: 2, codes: 32, codeDim: 8 };
+const dynCfg = { ...DYNAMICS_DEFAULTS, tokensPerFrame: 16, codes: 32, actions: 4, dim: 32, heads: 2, layers: 2, mlpRatio: 2, timeWindow: 3, sampleSteps: 2 };
+const lamCfg = { ...LAM_DEFAULTS, height: S, width: S, channels: 4, patch: 4, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, mlpRatio: 2, codes: 4, codeDim: 8 };
+const dir = mkdtempSync(join(tmpdir(), "wk-world-eval-"));
+let world: LoadedWorld;
+let lam: LoadedLam;
+
+beforeAll(async () => {
+  await initDevice();
+  const t = initTokenizer(makeKey(1), tokCfg);
+  tree.dispose({ ema: t.state.ema, age_K: t.state.age_K } as unknown as ParamTree);
+  world = {
+    tokenizer: { config: tokCfg, params: t.params, codebook_KD: t.state.codebook_KD, source: "test", step: 0 },
+    dynamics: { config: dynCfg, params: initDynamics(makeKey(2), dynCfg), source: "test", step: 0, tokenizerPath: null },
+    actionMap: null,
+    source: "test",
+  };
+  const l = initLam(makeKey(3), lamCfg);
+  const { codebook_KD, ...rest } = l.state as unknown as Record<string, ParamTree>;
+  tree.dispose(rest as unknown as ParamTree);
+  lam = { config: lamCfg, params: l.params, codebook_KD: codebook_KD as never, source: "test", step: 0 };
+  mkdirSync(join(dir, "world"));
+  await saveWorldTokenizer(join(dir, "world"), world.tokenizer);
+  await saveWorldDynamics(join(dir, "world"), world.dynamics);
+  await saveWorldLam(join(dir, "world"), lam);
+  await generateDataset({ world: getWorld("platformer"), episodes: 2, frames: 40, size: [S, S], seed: 4, out: join(dir, "plat") });
+  await generateDataset({ world: getWorld("maze3d"), episodes: 2, frames: 30, size: [S, S], seed: 6, out: join(dir, "maze16") });
+  await generateDataset({ world: getWorld("maze3d"), episodes: 3, frames: 60, size: [32, 32], seed: 4, out: join(dir, "maze") });
+});
+afterAll(() => {
+  disposeWorld(world);
+  tree.dispose(lam.params as unknown as ParamTree);
+  lam.codebook_KD.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** 64×64 platformer frames with their states, over seeds and a policy (jumps included). */
+function platformerFrames(seeds: number, steps: number): { rgb: Uint8Array; state: WorldState; next: Uint8Array }[] {
+  const out: { rgb: Uint8Array; state: WorldState; next: Uint8Array }[] = [];
+  for (let seed = 0; seed < seeds; seed++) {
+    const w = PLATFORMER.create(seed);
+    const p = PLATFORMER.policy(seed + 50);
+    let rgb = w.render(64, 64).rgb;
+    for (let t = 0; t < steps; t++) {
+      const state = w.state();
+      w.step(p.next(w));
+      const next = w.render(64, 64).rgb;
+      out.push({ rgb, state, next });
+      rgb = next;
+    }
+  }
+  return out;
+}
+
+describe("gravity detector", () => {
+  it("finds the platformer player in true 64×64 frames: feet within 2 px of the state's y", () => {
+    const frames = platformerFrames(6, 120);
+    let found = 0;
+    let airborne = 0;
+    let worst = 0;
+    for (const f of frames) {
+      const p = (f.state as { player: { y: number; onGround: boolean } }).player;
+      const at = locate(f.rgb, 64, 64, playerTarget(f.state, 64, 64));
+      if (p.y < 1.3 || p.y > 12) continue; // the top edge is above the view, or the player below it
+      expect(at, `player at y=${p.y}`).not.toBeNull();
+      worst = Math.max(worst, Math.abs(at!.y - (p.y * 64) / 12));
+      found++;
+      if (!p.onGround) airborne++;
+    }
+    expect(found).toBeGreaterThan(600);
+    expect(airborne).toBeGreaterThan(50);
+    expect(worst).toBeLessThanOrEqual(2);
+  });
+
+  it("scores the true next frames of falling moments as mostly lower; a copy of the start as never", () => {
+    const frames = platformerFrames(6, 120);
+    const truth: GravityCase[] = [];
+    const frozen: GravityCase[] = [];
+    for (const f of frames) {
+      for (const target of fallingTargets("platformer", f.state, 64, 64)) {
+        truth.push({ target, start: f.rgb, samples: [f.next] });
+        frozen.push({ target, start: f.rgb, samples: [f.rgb, f.rgb] });
+      }
+    }
+    expect(truth.length).toBeGreaterThan(20);
+    const t = scoreGravity(truth, 64, 64);
+    expect(t.cases).toBeGreaterThan(20);
+    expect(t.fraction!).toBeGreaterThan(0.8);
+    expect(t.higher).toBe(0);
+    const z = scoreGravity(frozen, 64, 64);
+    expect(z.fraction).toBe(0);
+    expect(z.same).toBe(2 * z.cases);
+  });
+});
+
+describe("maze tests", () => {
+  async function mazeClips(): Promise<StartClip[]> {
+    const ds = openDataset(join(dir, "maze"));
+    const clips: StartClip[] = [];
+    for (const e of ds.manifest.episodes) {
+      const ep = ds.readEpisode(e.id, true);
+      for (let m = 4; m < e.frames; m += 5) clips.push({ episode: e.id, seed: e.seed, first: m - 3, count: 4, context: new Float32Array(0), contextActions: [], state: ep.states![m] as WorldState });
+    }
+    return clips;
+  }
+
+  it("the true renderer never penetrates a wall and revisits its own view exactly", async () => {
+    const clips = await mazeClips();
+    const wallStarts = clips.filter((c) => isWallStart(c.state!));
+    expect(wallStarts.length).toBeGreaterThan(2);
+    const w = await wallPenetration(clips, truthRoller(32, 32), TRUE_MAZE_MOVES, 32, 32);
+    expect(w.starts).toBe(wallStarts.length);
+    expect(w.steps).toBe(32 * wallStarts.length);
+    expect(w.fraction).toBe(0);
+    expect(clips.some((c) => loopLeg(c.seed, c.state!) !== null)).toBe(true);
+    expect(await revisitPsnr(clips, truthRoller(32, 32), TRUE_MAZE_MOVES, 32, 32)).toBe(100);
+  });
+
+  it("counts a vanished wall as penetration, and a wrong turn as a poor revisit", async () => {
+    const clips = await mazeClips();
+    const truth = truthRoller(32, 32);
+    const vanished: Roller = async (clip, actions) => {
+      const r = await truth(clip, actions);
+      return { first: r.first, frames: r.frames.map((f) => ({ rgb: f.rgb, depth: new Float32Array(32 * 32).fill(1) })) };
+    };
+    const w = await wallPenetration(clips, vanished, TRUE_MAZE_MOVES, 32, 32);
+    expect(w.fraction!).toBeGreaterThan(0.9);
+    const wrong = { ...TRUE_MAZE_MOVES, turnLeft: 0 }; // "noop" instead of turning: ends facing away
+    expect((await revisitPsnr(clips, truth, wrong, 32, 32))!).toBeLessThan(30);
+    expect(centreDepth(new Float32Array(16).fill(0.5), 4, 4)).toBe(4);
+  });
+
+  it("resolves forward/turn codes from actions.json, true actions, or the LAM's majority", () => {
+    const names = ["noop", "forward", "back", "turn-left", "turn-right"];
+    expect(mazeMoves({ actionMap: { forward: 2, "turn-left": 0 }, trueActions: false, actionNames: names, confusion: null })).toEqual({ forward: 2, turnLeft: 0, source: "actions.json" });
+    expect(mazeMoves({ actionMap: null, trueActions: true, actionNames: names, confusion: null })).toEqual({ forward: 1, turnLeft: 3, source: "true-actions" });
+    const confusion = [[5, 0, 0], [0, 1, 9], [3, 0, 0], [0, 7, 1], [4, 0, 0]];
+    expect(mazeMoves({ actionMap: null, trueActions: false, actionNames: names, confusion })).toEqual({ forward: 2, turnLeft: 1, source: "lam-majority" });
+    expect(mazeMoves({ actionMap: null, trueActions: false, actionNames: null, confusion: null })).toBeNull();
+  });
+});
+
+describe("eval world", () => {
+  it("quantile is nearest-rank", () => {
+    expect(quantile([5, 1, 4, 2, 3], 0.5)).toBe(3);
+    expect(quantile(Array.from({ length: 100 }, (_, i) => i + 1), 0.99)).toBe(99);
+  });
+
+  it("on an untrained world with the LAM's actions: shapes and ranges of every platformer metric", async () => {
+    const stages: string[] = [];
+    const ds = openDataset(join(dir, "plat"));
+    const r = await evalWorld(world, ds, { lam, quick: true, timing: { steps: 200, ratioStep: 400 }, onProgress: (s) => stages.push(s) });
+    expect(r.actions).toBe("lam");
+    // One 32-step rollout fits in each held-out 40-frame episode (val split, else all).
+    const val = ds.manifest.episodes.filter((e) => e.split === "val").length;
+    expect(r.starts).toBe(val || 2);
+    expect(r.psnr_t).toHaveLength(16);
+    expect(r.ssim_t).toHaveLength(16);
+    for (const v of r.psnr_t) expect(v).toBeGreaterThan(0), expect(v).toBeLessThanOrEqual(100);
+    for (const v of r.ssim_t) expect(v).toBeGreaterThanOrEqual(-1), expect(v).toBeLessThanOrEqual(1);
+    expect(r.psnr_t4).toBe(r.psnr_t[3]);
+    expect(r.delta_psnr_t4).toBeCloseTo(r.psnr_t4 - r.psnr_t4_random, 10);
+    expect(Object.keys(r.drift)).toEqual(["16", "32", "64"]);
+    expect(r.drift["16"]).toBe(r.psnr_t[15]);
+    expect(r.drift["32"]).toBeGreaterThan(0); // 40-frame episodes: 1 + 4 + 32 fit
+    expect(r.drift["64"]).toBeNull();
+    expect(stages.filter((s) => s.startsWith("gravity")).length).toBeGreaterThan(0);
+    expect(r.gravity_detail!.cases + r.gravity_detail!.missing).toBeGreaterThan(0);
+    expect(r.gravity === null || (r.gravity >= 0 && r.gravity <= 1)).toBe(true);
+    expect(r.revisit_psnr).toBeNull();
+    expect(r.wall_penetration).toBeNull();
+    expect(r.step_ms_median!).toBeGreaterThan(0);
+    expect(r.step_ms_p99!).toBeGreaterThanOrEqual(r.step_ms_median!);
+    expect(Number.isFinite(r.step_ms_ratio_10k)).toBe(true);
+    expect(r.timing!.steps).toBe(200);
+    expect(r.timing!.ratio_step).toBe(400);
+    expect(r.int8_psnr_drop).toBeNull();
+    expect(r.notes.some((n) => n.startsWith("int8"))).toBe(true);
+  }, 60_000);
+
+  it("maze3d: revisit and wall penetration of the model, with moves from actions.json", async () => {
+    const w = { ...world, actionMap: { forward: 1, "turn-left": 3 } };
+    const r = await evalWorld(w, openDataset(join(dir, "maze16")), { lam, quick: true, timing: false });
+    expect(r.maze_moves).toEqual({ forward: 1, turnLeft: 3, source: "actions.json" });
+    expect(r.revisit_psnr!).toBeGreaterThan(0);
+    expect(r.revisit_psnr!).toBeLessThan(100);
+    expect(r.wall_detail!.steps).toBe(32 * r.wall_detail!.starts);
+    expect(r.wall_penetration!).toBeGreaterThanOrEqual(0);
+    expect(r.wall_penetration!).toBeLessThanOrEqual(1);
+    expect(r.gravity).toBeNull();
+    expect(r.step_ms_median).toBeNull();
+  }, 60_000);
+
+  it("`worldkit eval world --json` prints the numbers; true actions need a matching dataset", async () => {
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    const code = await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--json", "--quick", "--skip-timing", "--starts", "1"]);
+    const out = log.mock.calls.map((c) => String(c[0])).find((l) => l.startsWith("{"));
+    log.mockRestore();
+    expect(code).toBe(0);
+    const r = JSON.parse(out!);
+    expect(r.psnr_t).toHaveLength(16);
+    expect(r.starts).toBe(1);
+    expect(r.step_ms_ratio_10k).toBeNull();
+    await expect(evalWorld(world, openDataset(join(dir, "plat")), { lam: null, timing: false })).rejects.toThrow(/6 true actions, not the model's 4; pass --lam/);
+  }, 60_000);
+});
