@@ -122,6 +122,16 @@ const BENCHES: Bench[] = [
     },
   },
   {
+    name: "datagen",
+    script: "bench/datagen.ts",
+    threads: [1],
+    render(results) {
+      const r = results[0];
+      const rows = (r.worlds as Row[]).map((w) => [w.world as string, w.frames as number, w.seconds as number, w.framesPerSec as number, r.load as number]);
+      return "### Dataset generation, 64×64 RGB + depth + states (`worldkit data generate`)\n\n" + table(["world", "frames", "seconds", "frames/s", "load"], rows);
+    },
+  },
+  {
     name: "session",
     script: "bench/session.ts",
     threads: [2],
