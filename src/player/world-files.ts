@@ -1,0 +1,124 @@
+/**
+ * A world folder read file by file through any reader: `fetch` in the page, `readFile` in Node.
+ * No Node imports: the browser player loads its world with this module.
+ *
+ * Files (the server's allow-list, src/player/server.ts, serves exactly these names):
+ *   tokenizer.safetensors, dynamics.safetensors  worldkit checkpoints (src/train/checkpoint.ts layout)
+ *   actions.json                                 optional: code → label and key (docs/actions-json.md)
+ *   start.safetensors                            optional: frames to start from (src/player/start-frames.ts)
+ *   config.json, README.md                       optional: for people
+ *
+ * The checkpoint layout is decoded here rather than through src/train/checkpoint.ts because that
+ * module reads and writes files with node:fs; the checks that matter to a player (format, the
+ * stored tree, a config) are repeated, and every error names the file.
+ */
+import { decodeSafetensors } from "../core/safetensors.js";
+import { resolveConfig } from "../core/config.js";
+import { tensorsToTreeLike } from "../core/tree-names.js";
+import type { ParamTree, Skeleton } from "../core/tree-names.js";
+import type { np } from "../core/jax.js";
+import { DYNAMICS_DEFAULTS } from "../models/dynamics.js";
+import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
+import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
+import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
+import type { LoadedWorld } from "../world/dynamics-io.js";
+import { decodeStartFrames, START_FILE } from "./start-frames.js";
+import type { StartFrames } from "./start-frames.js";
+
+/** Reads one file of the world folder by name; null when it does not exist. */
+export type WorldReader = (name: string) => Promise<Uint8Array | null>;
+
+/** Whether `name` is a file the player may read from a world folder (one path segment, allow-listed). */
+export function isWorldFile(name: string): boolean {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.includes("..")) return false;
+  return name === "config.json" || name === "actions.json" || name === "README.md" || name.endsWith(".safetensors");
+}
+
+/** One entry of actions.json as the player shows it. */
+export interface PlayerAction {
+  code: number;
+  label: string;
+  /** KeyboardEvent.code names joined by "+", "" = played when no key is held. */
+  key: string;
+}
+
+export interface WorldBundle {
+  world: LoadedWorld;
+  /** Bound actions (key !== null), in code order; from actions.json, or codes 0..A−1 on Digit keys. */
+  actions: PlayerAction[];
+  /** The code played when no key is held ("noop" in actions.json, else A = none). */
+  idleCode: number;
+  /** start.safetensors, when the folder has one. */
+  start: StartFrames | null;
+}
+
+interface ActionsJson {
+  format?: string;
+  version?: number;
+  actions?: { code: number; label: string; key: string | null }[];
+}
+
+async function need(read: WorldReader, name: string, source: string): Promise<Uint8Array> {
+  const bytes = await read(name);
+  if (!bytes) throw new Error(`world ${source}: ${name} is missing; a world folder needs tokenizer.safetensors and dynamics.safetensors`);
+  return bytes;
+}
+
+/** A worldkit checkpoint's params tree and config (no optimizer state). */
+function decodeCheckpoint<C>(bytes: Uint8Array, file: string): { params: ParamTree; config: C; step: number } {
+  const { tensors, metadata } = decodeSafetensors(bytes, file);
+  if (metadata.format !== "worldkit-checkpoint") throw new Error(`${file}: not a worldkit checkpoint (metadata format is ${JSON.stringify(metadata.format)})`);
+  const skeleton = metadata["params.tree"];
+  if (skeleton === undefined) throw new Error(`${file}: metadata "params.tree" is missing; the file is damaged or not ours`);
+  const parse = (key: string): unknown => {
+    try {
+      return JSON.parse(metadata[key] ?? "null");
+    } catch (e) {
+      throw new Error(`${file}: metadata "${key}" is not valid JSON (${(e as Error).message})`);
+    }
+  };
+  const params = tensorsToTreeLike(parse("params.tree") as Skeleton, tensors, "params");
+  return { params, config: parse("config") as C, step: Number(metadata.step) };
+}
+
+/** Load a world through `read`. `source` (a path or URL) names the world in errors. The caller owns the arrays. */
+export async function loadWorldFiles(read: WorldReader, source: string): Promise<WorldBundle> {
+  const tokFile = `${source}/tokenizer.safetensors`;
+  const tok = decodeCheckpoint<TokenizerConfig>(await need(read, "tokenizer.safetensors", source), tokFile);
+  const tp = tok.params as unknown as { params: TokenizerParams; codebook_KD: np.Array };
+  if (!tp.params || !tp.codebook_KD) throw new Error(`${tokFile}: lacks "params" or "codebook_KD"`);
+  const dynFile = `${source}/dynamics.safetensors`;
+  const dyn = decodeCheckpoint<DynamicsConfig>(await need(read, "dynamics.safetensors", source), dynFile);
+  const dp = dyn.params as unknown as { params: DynamicsParams };
+  if (!dp.params) throw new Error(`${dynFile}: lacks "params"`);
+  const tokenizerConfig = resolveConfig(TOKENIZER_DEFAULTS, { values: tok.config, source: tokFile });
+  const dynamicsConfig = resolveConfig(DYNAMICS_DEFAULTS, { values: dyn.config, source: dynFile });
+
+  const actionsBytes = await read("actions.json");
+  const A = dynamicsConfig.actions;
+  let actions: PlayerAction[];
+  let actionMap: Record<string, number> | null = null;
+  let idleCode = A;
+  if (actionsBytes) {
+    const f = JSON.parse(new TextDecoder().decode(actionsBytes)) as ActionsJson;
+    if (f.format !== "worldkit-actions" || !Array.isArray(f.actions)) throw new Error(`${source}/actions.json: not a worldkit-actions file (docs/actions-json.md)`);
+    actions = f.actions.filter((a) => a.key !== null && a.code >= 0 && a.code < A).map((a) => ({ code: a.code, label: a.label, key: a.key as string }));
+    // Same names as readActionMap (src/world/dynamics-io.ts): label, key, and "noop" for the idle code.
+    actionMap = {};
+    for (const a of actions) {
+      actionMap[a.label] ??= a.code;
+      actionMap[a.key === "" ? "noop" : a.key] ??= a.code;
+    }
+    idleCode = actionMap.noop ?? A;
+  } else {
+    actions = Array.from({ length: A }, (_, code) => ({ code, label: `code ${code}`, key: code < 9 ? `Digit${code + 1}` : "" }));
+  }
+  const startBytes = await read(START_FILE);
+  const world: LoadedWorld = {
+    tokenizer: { config: tokenizerConfig, params: tp.params, codebook_KD: tp.codebook_KD, source: tokFile, step: tok.step },
+    dynamics: { config: dynamicsConfig, params: dp.params, source: dynFile, step: dyn.step, tokenizerPath: source },
+    actionMap,
+    source,
+  };
+  return { world, actions, idleCode, start: startBytes ? decodeStartFrames(startBytes, `${source}/${START_FILE}`, tokenizerConfig) : null };
+}

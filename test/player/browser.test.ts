@@ -1,0 +1,128 @@
+/**
+ * The player page in Debian's chromium (driven by playwright-core; CI apt-installs it), on the
+ * tiny test world: it becomes playable, a mapped key changes the frame, an fps figure appears.
+ * A screenshot is saved to a temp folder (its path is printed) for a person to look at.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initDevice } from "../../src/core/index.js";
+import { WEB_DIR } from "../../src/cli/play.js";
+import { startServer } from "../../src/player/server.js";
+import type { PlayerServer } from "../../src/player/server.js";
+import { encodePng } from "../../src/data/png.js";
+import { writeTestWorld } from "./test-world.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`browser.test: skipped, ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run does)`);
+
+const root = mkdtempSync(join(tmpdir(), "wk-browser-"));
+let server: PlayerServer;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+let uploadedStart = "";
+
+// Page-side code as strings: this file is type-checked with Node types, not DOM ones.
+const canvasPixels = (p: Page) => p.evaluate<string>(`document.getElementById("screen").toDataURL()`);
+const steps = (p: Page) => p.evaluate<number>(`Number(document.body.dataset.steps ?? 0)`);
+const stepsReach = (p: Page, k: number) => p.waitForFunction(`Number(document.body.dataset.steps) >= ${k}`, undefined, { timeout: 30_000 });
+
+beforeAll(async () => {
+  if (!hasChromium) return;
+  await initDevice();
+  // `npm test` builds the page first; a bare `vitest run` builds it here when it is missing.
+  if (!existsSync(join(WEB_DIR, "index.html"))) execFileSync("npx", ["vite", "build", "--config", "web/vite.config.ts", "--logLevel", "warn"], { stdio: "inherit" });
+  mkdirSync(join(root, "world"));
+  await writeTestWorld(join(root, "world"));
+  server = await startServer({ worldDir: join(root, "world"), webDir: WEB_DIR, port: 0 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") pageErrors.push(m.text());
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe.skipIf(!hasChromium)("player page in chromium", () => {
+  it("becomes playable, reports its device, and runs with an fps figure", async () => {
+    const t0 = Date.now();
+    await page.goto(server.url);
+    await page.waitForSelector('#status[data-state="playing"]', { timeout: 60_000 });
+    const readyMs = Date.now() - t0;
+    await page.waitForFunction(`/^fps \\d+\\.\\d$/.test(document.getElementById("fps").textContent)`, undefined, { timeout: 30_000 });
+    const fps = await page.textContent("#fps");
+    const device = await page.textContent("#device");
+    console.log(`browser.test: playable after ${readyMs} ms; ${fps}; ${await page.textContent("#ms")}; device ${device}`);
+    expect(device).toMatch(/^wasm, \d+ threads?$/); // --disable-gpu: no WebGPU; cross-origin isolated
+    expect(Number(fps!.slice(4))).toBeGreaterThan(0);
+    // Buttons show each bound action's label and code.
+    const buttons = await page.$$eval("#actions button", (bs) => bs.map((b) => b.textContent));
+    expect(buttons).toEqual(["noop code 0 · idle", "left code 1 · Left", "right code 2 · Right", "jump code 3 · Space"]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("paused, a mapped key plays one step of its action and the frame changes", async () => {
+    await page.keyboard.press("KeyP");
+    await page.waitForSelector('#status[data-state="paused"]');
+    // Let a step still in flight land, then the canvas is still.
+    let n = -1;
+    while (n !== (n = await steps(page))) await page.waitForTimeout(300);
+    const before = await canvasPixels(page);
+    await page.waitForTimeout(200);
+    expect(await canvasPixels(page)).toBe(before);
+    await page.keyboard.press("ArrowRight");
+    await stepsReach(page, n + 1);
+    expect(await steps(page)).toBe(n + 1); // paused: exactly one step
+    expect(await page.textContent("#last")).toBe("right (code 2)");
+    const after = await canvasPixels(page);
+    expect(after).not.toBe(before);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("starts over from an uploaded PNG (decoded in the page); refuses non-images and files over 2 MB", async () => {
+    const shown = await canvasPixels(page);
+    const rgb = new Uint8Array(40 * 30 * 3).map((_, i) => (i % 3 === 0 ? 250 : i % 3 === 1 ? 40 : 20)); // a red 40×30 image
+    await page.setInputFiles("#upload", { name: "red.png", mimeType: "image/png", buffer: Buffer.from(encodePng(rgb, 40, 30)) });
+    await page.waitForFunction(`document.getElementById("last").textContent === "start"`, undefined, { timeout: 30_000 });
+    uploadedStart = await canvasPixels(page);
+    expect(uploadedStart).not.toBe(shown);
+    expect(await page.isHidden("#error")).toBe(true);
+    await page.setInputFiles("#upload", { name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not an image at all") });
+    await page.waitForSelector("#error:not([hidden])");
+    expect(await page.textContent("#error")).toBe("notes.png is not a PNG or JPEG image");
+    await page.setInputFiles("#upload", { name: "big.png", mimeType: "image/png", buffer: Buffer.alloc(2 * 1024 * 1024 + 1) });
+    await page.waitForFunction(`document.getElementById("error").textContent.startsWith("big.png")`);
+    expect(await page.textContent("#error")).toBe("big.png is 2.1 MB; the limit is 2 MB");
+    expect(await page.getAttribute("#status", "data-state")).toBe("paused"); // still playable
+  });
+
+  it("plays on when unpaused, saves a screenshot; reset goes back to the start frame", async () => {
+    const n = await steps(page);
+    await page.click("#pause");
+    await stepsReach(page, n + 4);
+    const dir = mkdtempSync(join(tmpdir(), "wk-player-shot-"));
+    const shot = join(dir, "player.png");
+    await page.screenshot({ path: shot });
+    console.log(`browser.test: screenshot ${shot}`);
+    expect(existsSync(shot)).toBe(true);
+    await page.click("#pause");
+    await page.click("#reset");
+    await page.waitForFunction(`document.getElementById("last").textContent === "start"`, undefined, { timeout: 30_000 });
+    expect(await canvasPixels(page)).toBe(uploadedStart);
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,278 @@
+/**
+ * The player page: draws what the session worker (session-worker.ts) sends, turns held keys and
+ * buttons into action codes, and asks for the next frame once per animation frame while none is
+ * in flight — so the UI thread only draws, and the frame rate is the session's own speed (capped
+ * by the display's refresh).
+ *
+ * RGB and depth are drawn side by side into a small canvas, then scaled up nearest-neighbour into
+ * the visible one (which is also what a recording captures).
+ */
+import type { FromWorker, ToWorker } from "./protocol.js";
+import type { PlayerAction } from "../src/player/world-files.js";
+
+type Ready = Extract<FromWorker, { type: "ready" }>;
+
+const MAX_UPLOAD_BYTES = 2 * 1024 * 1024;
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const screen = $<HTMLCanvasElement>("screen");
+const statusEl = $("status");
+
+const worker = new Worker(new URL("./session-worker.ts", import.meta.url), { type: "module" });
+let ready: Ready | null = null;
+/** Requests sent to the worker and not yet answered; a new step waits for 0. */
+let pending = 0;
+let paused = false;
+let steps = 0;
+const held = new Set<string>();
+let buttonAction: PlayerAction | null = null;
+const frameTimes: number[] = [];
+const small = document.createElement("canvas");
+let scale = 1;
+
+function send(msg: ToWorker, transfer: Transferable[] = []): void {
+  pending++;
+  worker.postMessage(msg, transfer);
+}
+
+function setStatus(state: string, text: string): void {
+  statusEl.dataset.state = state;
+  statusEl.textContent = text;
+}
+
+/** A message under the player; `fatal` (the session failed) also stops the loop. */
+function showError(message: string, fatal = true): void {
+  const el = $("error");
+  el.hidden = false;
+  el.textContent = message;
+  if (fatal) setStatus("error", "error");
+}
+
+/** The action of the held keys: the bound action with the most keys, all held; else the idle code. */
+function currentAction(): PlayerAction | null {
+  if (buttonAction) return buttonAction;
+  let best: PlayerAction | null = null;
+  let bestParts = 0;
+  for (const a of ready?.actions ?? []) {
+    if (!a.key) continue;
+    const parts = a.key.split("+");
+    if (parts.length > bestParts && parts.every((p) => held.has(p))) {
+      best = a;
+      bestParts = parts.length;
+    }
+  }
+  return best;
+}
+
+function labelOf(code: number | null): string {
+  if (code === null) return "start";
+  const a = ready?.actions.find((x) => x.code === code);
+  return a ? `${a.label} (code ${code})` : `idle (code ${code})`;
+}
+
+function draw(rgb: Uint8Array, depth: Float32Array | null): void {
+  const { height: H, width: W } = ready!;
+  const cols = depth ? 2 * W + 1 : W;
+  const ctx = small.getContext("2d")!;
+  const img = ctx.createImageData(cols, H);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const i = (y * W + x) * 3;
+      const o = (y * cols + x) * 4;
+      img.data[o] = rgb[i];
+      img.data[o + 1] = rgb[i + 1];
+      img.data[o + 2] = rgb[i + 2];
+      img.data[o + 3] = 255;
+      if (depth) {
+        const v = Math.round(Math.min(1, Math.max(0, depth[y * W + x])) * 255);
+        const d = (y * cols + W + 1 + x) * 4;
+        img.data[d] = img.data[d + 1] = img.data[d + 2] = v;
+        img.data[d + 3] = 255;
+      }
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  const big = screen.getContext("2d")!;
+  big.imageSmoothingEnabled = false;
+  big.drawImage(small, 0, 0, screen.width, screen.height);
+}
+
+function setup(r: Ready): void {
+  ready = r;
+  const cols = r.channels === 4 ? 2 * r.width + 1 : r.width; // RGB | gap | depth
+  small.width = cols;
+  small.height = r.height;
+  scale = Math.max(1, Math.round(384 / r.height));
+  screen.width = cols * scale;
+  screen.height = r.height * scale;
+  const threads = r.device === "wasm" ? `, ${r.threads} thread${r.threads === 1 ? "" : "s"}${r.isolated ? "" : " (page not cross-origin isolated)"}` : "";
+  $("device").textContent = `${r.device === "webgpu" ? "WebGPU" : "wasm"}${threads}`;
+  const box = $("actions");
+  box.replaceChildren();
+  for (const a of r.actions) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.code = String(a.code);
+    b.append(`${a.label} `);
+    const hint = document.createElement("small");
+    hint.textContent = `code ${a.code}${a.key ? ` · ${a.key.replace(/Arrow|Key|Digit/g, "")}` : " · idle"}`;
+    b.append(hint);
+    const release = () => {
+      buttonAction = null;
+      b.classList.remove("held");
+    };
+    b.addEventListener("pointerdown", () => {
+      buttonAction = a;
+      b.classList.add("held");
+      if (paused) stepOnce(a.code);
+    });
+    b.addEventListener("pointerup", release);
+    b.addEventListener("pointerleave", release);
+    box.append(b);
+  }
+  const select = $<HTMLSelectElement>("passes");
+  if (![...select.options].some((o) => Number(o.value) === r.sampleSteps)) select.add(new Option(String(r.sampleSteps), String(r.sampleSteps)));
+  select.value = String(r.sampleSteps);
+  setStatus("playing", `playing · loaded in ${(r.loadMs / 1000).toFixed(1)} s`);
+}
+
+function stepOnce(code: number): void {
+  if (pending === 0 && ready) send({ type: "step", code });
+}
+
+worker.onmessage = (e: MessageEvent<FromWorker>) => {
+  const m = e.data;
+  if (m.type === "error") {
+    pending--;
+    showError(m.message);
+  } else if (m.type === "ready") {
+    setup(m);
+  } else {
+    pending--;
+    draw(m.rgb, m.depth);
+    if (m.code !== null) {
+      steps++;
+      document.body.dataset.steps = String(steps);
+      frameTimes.push(performance.now());
+    }
+    $("ms").textContent = `step ${m.ms.toFixed(1)} ms`;
+    $("last").textContent = labelOf(m.code);
+  }
+};
+worker.onerror = (e) => showError(`the session worker failed: ${e.message}`);
+
+function loop(): void {
+  const now = performance.now();
+  while (frameTimes.length && now - frameTimes[0] > 1000) frameTimes.shift();
+  if (frameTimes.length > 1) {
+    const fps = ((frameTimes.length - 1) * 1000) / (frameTimes[frameTimes.length - 1] - frameTimes[0]);
+    $("fps").textContent = `fps ${fps.toFixed(1)}`;
+  }
+  if (ready && !paused && pending === 0 && statusEl.dataset.state !== "error") stepOnce(currentAction()?.code ?? ready.idleCode);
+  for (const b of document.querySelectorAll<HTMLButtonElement>("#actions button")) {
+    b.classList.toggle("held", currentAction()?.code === Number(b.dataset.code));
+  }
+  requestAnimationFrame(loop);
+}
+
+function togglePause(): void {
+  if (!ready) return;
+  paused = !paused;
+  $("pause").textContent = paused ? "play (P)" : "pause (P)";
+  setStatus(paused ? "paused" : "playing", paused ? "paused" : "playing");
+  frameTimes.length = 0;
+}
+
+function reset(): void {
+  if (!ready) return;
+  // The worker runs requests in order: a step in flight finishes first.
+  send({ type: "reset" });
+}
+
+const boundKeys = (): Set<string> => new Set((ready?.actions ?? []).flatMap((a) => (a.key ? a.key.split("+") : [])));
+
+addEventListener("keydown", (e) => {
+  if (e.target instanceof HTMLInputElement) return;
+  if (boundKeys().has(e.code)) {
+    e.preventDefault();
+    held.add(e.code);
+    if (paused && !e.repeat) stepOnce(currentAction()?.code ?? ready!.idleCode);
+    return;
+  }
+  if (e.code === "KeyP") togglePause();
+  else if (e.code === "KeyR") reset();
+  else if (e.code === "Period" && paused && ready) stepOnce(ready.idleCode);
+});
+addEventListener("keyup", (e) => held.delete(e.code));
+addEventListener("blur", () => held.clear());
+
+$("pause").addEventListener("click", togglePause);
+$("reset").addEventListener("click", reset);
+$("step").addEventListener("click", () => paused && ready && stepOnce(ready.idleCode));
+
+// Recording: the visible canvas as WebM, through MediaRecorder.
+let recorder: MediaRecorder | null = null;
+$("record").addEventListener("click", () => {
+  const button = $("record");
+  if (recorder) {
+    recorder.stop();
+    return;
+  }
+  const chunks: Blob[] = [];
+  const stream = screen.captureStream(30);
+  recorder = MediaRecorder.isTypeSupported("video/webm") ? new MediaRecorder(stream, { mimeType: "video/webm" }) : new MediaRecorder(stream);
+  recorder.ondataavailable = (e) => chunks.push(e.data);
+  recorder.onstop = () => {
+    const a = $<HTMLAnchorElement>("download");
+    a.href = URL.createObjectURL(new Blob(chunks, { type: "video/webm" }));
+    a.download = `worldkit-${new Date().toISOString().replace(/[:.]/g, "-")}.webm`;
+    a.hidden = false;
+    button.textContent = "record WebM";
+    recorder = null;
+  };
+  recorder.start();
+  button.textContent = "stop recording";
+});
+
+/** PNG or JPEG by their first bytes (the browser's file type comes from the name only). */
+function isPngOrJpeg(b: Uint8Array): boolean {
+  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((v, i) => b[i] === v);
+  return png || (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff);
+}
+
+// Starting from an uploaded image: decoded and resized here, in the page; nothing is uploaded.
+$<HTMLInputElement>("upload").addEventListener("change", async (e) => {
+  const input = e.target as HTMLInputElement;
+  const file = input.files?.[0];
+  input.value = "";
+  if (!file || !ready) return;
+  if (file.size > MAX_UPLOAD_BYTES) return showError(`${file.name} is ${(file.size / 1e6).toFixed(1)} MB; the limit is 2 MB`, false);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  if (!isPngOrJpeg(bytes)) return showError(`${file.name} is not a PNG or JPEG image`, false);
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(new Blob([bytes]));
+  } catch {
+    return showError(`${file.name} could not be decoded as an image`, false);
+  }
+  const { height: H, width: W } = ready;
+  const c = document.createElement("canvas");
+  c.width = W;
+  c.height = H;
+  const ctx = c.getContext("2d")!;
+  ctx.drawImage(bitmap, 0, 0, W, H);
+  const px = ctx.getImageData(0, 0, W, H).data;
+  const image = new Float32Array(H * W * 3);
+  for (let i = 0; i < H * W; i++) for (let k = 0; k < 3; k++) image[i * 3 + k] = px[i * 4 + k] / 255;
+  $("error").hidden = true;
+  send({ type: "image", image }, [image.buffer]);
+});
+
+// ?passes=N: MaskGIT passes per frame (fewer is faster and coarser); the select below sets it.
+const passes = Number(new URLSearchParams(location.search).get("passes")) || undefined;
+send({ type: "load", base: new URL("world/", location.href).href, sampleSteps: passes });
+$<HTMLSelectElement>("passes").addEventListener("change", (e) => {
+  const url = new URL(location.href);
+  url.searchParams.set("passes", (e.target as HTMLSelectElement).value);
+  location.href = url.href;
+});
+requestAnimationFrame(loop);
