@@ -1,7 +1,7 @@
 /** Free a loaded world's arrays once a WorldSession has taken its own references. */
 import { tree } from "../src/core/jax.js";
 import type { ParamTree } from "../src/core/tree-names.js";
-import type { LoadedWorld } from "../src/world/dynamics-io.js";
+import type { LoadedWorld } from "../src/world/world-types.js";
 
 export function disposeWorldArrays(w: LoadedWorld): void {
   tree.dispose(w.tokenizer.params as unknown as ParamTree);

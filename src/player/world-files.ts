@@ -21,7 +21,7 @@ import { DYNAMICS_DEFAULTS } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
-import type { LoadedWorld } from "../world/dynamics-io.js";
+import type { LoadedWorld } from "../world/world-types.js";
 import { decodeStartFrames, START_FILE } from "./start-frames.js";
 import type { StartFrames } from "./start-frames.js";
 

@@ -20,19 +20,11 @@ import { DYNAMICS_DEFAULTS } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { readActionsFile } from "./calibration.js";
 import { loadTokenizer } from "./tokenizer-io.js";
-import type { LoadedTokenizer } from "./tokenizer-io.js";
+import type { LoadedDynamics, LoadedTokenizer, LoadedWorld } from "./world-types.js";
+export type { LoadedDynamics, LoadedWorld } from "./world-types.js";
 
 export const DYNAMICS_FILE = "dynamics.safetensors";
 
-export interface LoadedDynamics {
-  config: DynamicsConfig;
-  params: DynamicsParams;
-  /** File it came from. */
-  source: string;
-  step: number;
-  /** The tokenizer path recorded by the training run (run folders only). */
-  tokenizerPath: string | null;
-}
 
 /** Load from a run folder, a world folder or a checkpoint file. The caller owns the arrays. */
 export async function loadDynamics(path: string): Promise<LoadedDynamics> {
@@ -89,14 +81,6 @@ export function readActionMap(dir: string): Record<string, number> | null {
 }
 
 /** Everything a WorldSession needs. */
-export interface LoadedWorld {
-  tokenizer: LoadedTokenizer;
-  dynamics: LoadedDynamics;
-  /** Key name → code (null: no actions.json; use codes 0..A−1). */
-  actionMap: Record<string, number> | null;
-  /** The world or run folder it came from. */
-  source: string;
-}
 
 /**
  * Load a world: a world folder (models/default), or a dynamics run folder whose config names

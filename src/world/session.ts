@@ -33,7 +33,7 @@ import { tokenize } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import { decodeFrameStep, decoderHalf } from "./frame-decoder.js";
 import type { DecoderParams } from "./frame-decoder.js";
-import type { LoadedWorld } from "./dynamics-io.js";
+import type { LoadedWorld } from "./world-types.js";
 
 export interface SessionOptions {
   /** Seed of the sampling noise. Default 0. */

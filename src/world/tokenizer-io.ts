@@ -12,17 +12,10 @@ import type { ParamTree } from "../core/tree-names.js";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
 import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
+import type { LoadedTokenizer } from "./world-types.js";
+export type { LoadedTokenizer } from "./world-types.js";
 import { resolveConfig } from "../core/config.js";
 
-export interface LoadedTokenizer {
-  config: TokenizerConfig;
-  params: TokenizerParams;
-  codebook_KD: np.Array;
-  /** Where it came from (file path), for messages and reports. */
-  source: string;
-  /** Training step of the checkpoint. */
-  step: number;
-}
 
 export const TOKENIZER_FILE = "tokenizer.safetensors";
 
