@@ -17,8 +17,7 @@ import type { ParamTree } from "../core/tree-names.js";
 import { adamwInit } from "../nn/optim.js";
 import type { AdamWState, ArrayTree } from "../nn/optim.js";
 import { makeTrainStep } from "../nn/train-step.js";
-import { compileOrt } from "../onnx/compiled.js";
-import type { CompiledFunction } from "../onnx/compiled.js";
+import { stepRunner } from "./step-runner.js";
 import { DYNAMICS_DEFAULTS, boolArray, dynamicsLoss, initDynamics, trainingMask } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import type { Dataset } from "../data/loader.js";
@@ -132,8 +131,7 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
     return { params: o.params, opt: o.optState, metrics: { loss: o.loss, accuracy: aux.accuracy, grad_norm: o.gradNorm } };
   };
   type FullOut = ReturnType<typeof fullStep>;
-  const jaxStep = jit(fullStep as never) as unknown as OwnedFunction<typeof fullStep>;
-  let ortStep: CompiledFunction | null = null;
+  const runner = stepRunner(fullStep, cfg.train);
   const evalLoss = jit(((p: DynamicsParams, b: Args) => {
     const r = dynamicsLoss(p, b.tokens, b.actions, b.mask, dc);
     r.aux.scored.dispose();
@@ -151,13 +149,7 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
     async step(params, opt, state, batch, lr, key) {
       key.dispose();
       const args = [params, opt, arrays(batch, B, T, N), lr] as unknown as ArrayTree[];
-      let o: FullOut;
-      if (cfg.train.backend === "ort") {
-        ortStep ??= await compileOrt(fullStep as never, args, { threads: cfg.train.threads || undefined });
-        o = (await ortStep.run(...args)) as unknown as FullOut;
-      } else {
-        o = (jaxStep as unknown as (...a: ArrayTree[]) => FullOut)(...args);
-      }
+      const o = (await runner.run(...args)) as FullOut;
       return { params: o.params as unknown as DynamicsParams, opt: o.opt as unknown as ParamTree, state, metrics: o.metrics as StepMetrics };
     },
     async nextBatch() {
@@ -184,8 +176,7 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
       ["accuracy", false],
     ],
     dispose() {
-      void ortStep?.dispose();
-      jaxStep.dispose();
+      runner.dispose();
       evalLoss.dispose();
       train.dispose();
     },

@@ -14,8 +14,7 @@ import type { Key } from "../core/keys.js";
 import { adamwInit } from "../nn/optim.js";
 import type { AdamWState, ArrayTree } from "../nn/optim.js";
 import { makeTrainStep } from "../nn/train-step.js";
-import { compileOrt } from "../onnx/compiled.js";
-import type { CompiledFunction } from "../onnx/compiled.js";
+import { stepRunner } from "./step-runner.js";
 import { codebookStats, emaUpdate, resetDeadCodes, updateCodeAge } from "../nn/vq.js";
 import { LAM_DEFAULTS, inferActions, initLam, lamLoss, lamVqConfig, predictEveryAction } from "../models/lam.js";
 import type { LamConfig, LamParams, LamState } from "../models/lam.js";
@@ -149,8 +148,7 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
     return { params: out.params, opt: out.optState, state: { codebook_KD: ema.codebook_KD, ema: ema.state, age_K }, metrics, z: aux.z };
   };
   type FullOut = ReturnType<typeof fullStep>;
-  const jaxStep = jit(fullStep as never) as unknown as OwnedFunction<typeof fullStep>;
-  let ortStep: CompiledFunction | null = null;
+  const runner = stepRunner(fullStep, cfg.train);
 
   // With only A codes and a batch of a few dozen transitions, a code can starve for a while; the
   // reset (every `resetEvery` steps, for codes idle ≥ deadCodeSteps) puts it back among the data.
@@ -171,13 +169,7 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
     },
     async step(params, opt, state, batch, lr, key, step) {
       const args = [params, opt, state, batchArray(batch), lr] as unknown as ArrayTree[];
-      let out: FullOut;
-      if (cfg.train.backend === "ort") {
-        ortStep ??= await compileOrt(fullStep as never, args, { threads: cfg.train.threads || undefined });
-        out = (await ortStep.run(...args)) as unknown as FullOut;
-      } else {
-        out = (jaxStep as unknown as (...a: ArrayTree[]) => FullOut)(...args);
-      }
+      const out = (await runner.run(...args)) as FullOut;
       let newState = out.state;
       if ((step + 1) % resetEvery === 0) newState = reset(newState, out.z, key);
       else {
@@ -230,8 +222,7 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
       ["perplexity", false],
     ],
     dispose() {
-      void ortStep?.dispose();
-      jaxStep.dispose();
+      runner.dispose();
       reset.dispose();
       train.dispose();
       inf.dispose();

@@ -12,8 +12,7 @@ import type { Key } from "../core/keys.js";
 import { adamwInit } from "../nn/optim.js";
 import type { AdamWState, ArrayTree } from "../nn/optim.js";
 import { makeTrainStep } from "../nn/train-step.js";
-import { compileOrt } from "../onnx/compiled.js";
-import type { CompiledFunction } from "../onnx/compiled.js";
+import { stepRunner } from "./step-runner.js";
 import { codebookStats, emaUpdate, resetDeadCodes, updateCodeAge } from "../nn/vq.js";
 import { TOKENIZER_DEFAULTS, initTokenizer, tokenizerLoss, vqConfigOf, tokenize, detokenize } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams, TokenizerState } from "../models/tokenizer.js";
@@ -98,8 +97,7 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
     return { params: out.params, opt: out.optState, state: { codebook_KD: ema.codebook_KD, ema: ema.state, age_K }, metrics, z: aux.z };
   };
   type FullOut = ReturnType<typeof fullStep>;
-  const jaxStep = jit(fullStep as never) as unknown as OwnedFunction<typeof fullStep>;
-  let ortStep: CompiledFunction | null = null;
+  const runner = stepRunner(fullStep, cfg.train);
 
   // Dead codes are reset to recent encoder outputs every `resetEvery` steps (it needs randomness,
   // which stays out of the exported graph).
@@ -129,13 +127,7 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
     },
     async step(params, opt, state, batch, lr, key, step) {
       const args = [params, opt, state, batchArray(batch), lr] as unknown as ArrayTree[];
-      let out: FullOut;
-      if (cfg.train.backend === "ort") {
-        ortStep ??= await compileOrt(fullStep as never, args, { threads: cfg.train.threads || undefined });
-        out = (await ortStep.run(...args)) as unknown as FullOut;
-      } else {
-        out = (jaxStep as unknown as (...a: ArrayTree[]) => FullOut)(...args);
-      }
+      const out = (await runner.run(...args)) as FullOut;
       let newState = out.state;
       if ((step + 1) % resetEvery === 0) newState = reset(newState, out.z, key);
       else {
@@ -188,8 +180,7 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
       ["depth_mae", false],
     ],
     dispose() {
-      void ortStep?.dispose();
-      jaxStep.dispose();
+      runner.dispose();
       reset.dispose();
       train.dispose();
       roundTrip.dispose();
