@@ -12,6 +12,6 @@ export default defineConfig({
     pool: "forks",
     // jax-js must be one module instance for the app and for src/core/leaks.ts.
     server: { deps: { external: [/@jax-js/] } },
-    reporters: ["default"],
+    reporters: ["default", "./test/summary-reporter.ts"],
   },
 });
