@@ -20,8 +20,13 @@ export default class SummaryReporter implements Reporter {
   onFinished(files: RunnerTestFile[] = []): void {
     const tally = { passed: 0, failed: 0, skipped: 0 };
     count(files, tally);
-    const failedFiles = files.filter((f) => f.result?.state === "fail" && f.tasks.length === 0).length;
-    tally.failed += failedFiles; // a file that failed to load has no tests but is a failure
+    // A file that failed outside its tests (load error, a failing beforeAll) is a failure even
+    // when none of its tests ran.
+    for (const f of files) {
+      const perFile = { passed: 0, failed: 0, skipped: 0 };
+      count(f.tasks, perFile);
+      if (f.result?.state === "fail" && perFile.failed === 0) tally.failed++;
+    }
     console.log(`\n${tally.passed} passed, ${tally.failed} failed${tally.skipped ? `, ${tally.skipped} skipped` : ""}`);
   }
 }

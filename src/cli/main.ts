@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   eval: async () => (await import("./eval.js")).evalCommand,
   data: async () => (await import("./data.js")).data,
   rollout: async () => (await import("./rollout.js")).rollout,
+  pack: async () => (await import("./pack.js")).pack,
   play: async () => (await import("./play.js")).play,
 };
 

@@ -10,7 +10,7 @@
  */
 import type { StepResult, WorldSession } from "../world/session.js";
 import type { PlayerAction } from "./world-files.js";
-import type { StartFrames } from "./start-frames.js";
+import type { StartFrames } from "../world/start-frames.js";
 
 export interface TuiOptions {
   session: WorldSession;

@@ -5,7 +5,7 @@
  * Files (the server's allow-list, src/player/server.ts, serves exactly these names):
  *   tokenizer.safetensors, dynamics.safetensors  worldkit checkpoints (src/train/checkpoint.ts layout)
  *   actions.json                                 optional: code → label and key (docs/actions-json.md)
- *   start.safetensors                            optional: frames to start from (src/player/start-frames.ts)
+ *   start.safetensors                            optional: frames to start from (src/world/start-frames.ts)
  *   config.json, README.md                       optional: for people
  *
  * The checkpoint layout is decoded here rather than through src/train/checkpoint.ts because that
@@ -22,8 +22,8 @@ import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import type { LoadedWorld } from "../world/world-types.js";
-import { decodeStartFrames, START_FILE } from "./start-frames.js";
-import type { StartFrames } from "./start-frames.js";
+import { decodeStartFrames, START_FILE } from "../world/start-frames.js";
+import type { StartFrames } from "../world/start-frames.js";
 
 /** Reads one file of the world folder by name; null when it does not exist. */
 export type WorldReader = (name: string) => Promise<Uint8Array | null>;

@@ -13,7 +13,7 @@ import type { TokenizerConfig } from "../../src/models/tokenizer.js";
 import { disposeWorld, saveWorldDynamics } from "../../src/world/dynamics-io.js";
 import type { LoadedWorld } from "../../src/world/dynamics-io.js";
 import { saveWorldTokenizer } from "../../src/world/tokenizer-io.js";
-import { encodeStartFrames, START_FILE } from "../../src/player/start-frames.js";
+import { encodeStartFrames, START_FILE } from "../../src/world/start-frames.js";
 
 export const TEST_TOKENIZER: TokenizerConfig = { ...TOKENIZER_DEFAULTS, height: 16, width: 16, channels: 4, patch: 4, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, mlpRatio: 2, codes: 32, codeDim: 8 };
 export const TEST_DYNAMICS: DynamicsConfig = { ...DYNAMICS_DEFAULTS, tokensPerFrame: 16, codes: 32, actions: 4, dim: 32, heads: 2, layers: 2, mlpRatio: 2, timeWindow: 3, sampleSteps: 2, temperature: 1 };

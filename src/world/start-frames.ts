@@ -10,7 +10,7 @@
 import { decodeSafetensors, encodeSafetensors } from "../core/safetensors.js";
 import type { Tensor } from "../core/safetensors.js";
 import type { TokenizerConfig } from "../models/tokenizer.js";
-import type { FramesInput } from "../world/session.js";
+import type { FramesInput } from "./session.js";
 
 export const START_FILE = "start.safetensors";
 
