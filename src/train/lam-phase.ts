@@ -15,7 +15,8 @@ import { adamwInit } from "../nn/optim.js";
 import type { AdamWState, ArrayTree } from "../nn/optim.js";
 import { makeTrainStep } from "../nn/train-step.js";
 import { stepRunner } from "./step-runner.js";
-import { codebookStats, emaUpdate, resetDeadCodes, updateCodeAge } from "../nn/vq.js";
+import { codebookStats, emaUpdate, updateCodeAge } from "../nn/vq.js";
+import { deadCodeResetter } from "./dead-codes.js";
 import { LAM_DEFAULTS, inferActions, initLam, lamLoss, lamVqConfig, predictEveryAction } from "../models/lam.js";
 import type { LamConfig, LamParams, LamState } from "../models/lam.js";
 import { clipLoader } from "../data/loader.js";
@@ -150,13 +151,7 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
   type FullOut = ReturnType<typeof fullStep>;
   const runner = stepRunner(fullStep, cfg.train);
 
-  // With only A codes and a batch of a few dozen transitions, a code can starve for a while; the
-  // reset (every `resetEvery` steps, for codes idle ≥ deadCodeSteps) puts it back among the data.
-  const resetEvery = 10;
-  const reset = jit(((state: LamState, z: np.Array, key: Key) => {
-    const r = resetDeadCodes(state.codebook_KD, state.age_K, z, key, vq, state.ema);
-    return { codebook_KD: r.codebook_KD, ema: r.ema!, age_K: r.age_K };
-  }) as never) as unknown as OwnedFunction<(s: LamState, z: np.Array, k: Key) => LamState>;
+  const deadCodes = deadCodeResetter(vq);
 
   const inf = lamInference(lc);
 
@@ -170,12 +165,7 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
     async step(params, opt, state, batch, lr, key, step) {
       const args = [params, opt, state, batchArray(batch), lr] as unknown as ArrayTree[];
       const out = (await runner.run(...args)) as FullOut;
-      let newState = out.state;
-      if ((step + 1) % resetEvery === 0) newState = reset(newState, out.z, key);
-      else {
-        out.z.dispose();
-        key.dispose();
-      }
+      const newState = deadCodes.apply(out.state, out.z, key, step);
       return { params: out.params as unknown as LamParams, opt: out.opt as unknown as ParamTree, state: newState, metrics: out.metrics as StepMetrics };
     },
     nextBatch: () => loader.next(),
@@ -223,7 +213,7 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
     ],
     dispose() {
       runner.dispose();
-      reset.dispose();
+      deadCodes.dispose();
       train.dispose();
       inf.dispose();
     },

@@ -13,7 +13,8 @@ import { adamwInit } from "../nn/optim.js";
 import type { AdamWState, ArrayTree } from "../nn/optim.js";
 import { makeTrainStep } from "../nn/train-step.js";
 import { stepRunner } from "./step-runner.js";
-import { codebookStats, emaUpdate, resetDeadCodes, updateCodeAge } from "../nn/vq.js";
+import { codebookStats, emaUpdate, updateCodeAge } from "../nn/vq.js";
+import { deadCodeResetter } from "./dead-codes.js";
 import { TOKENIZER_DEFAULTS, initTokenizer, tokenizerLoss, vqConfigOf, tokenize, detokenize } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams, TokenizerState } from "../models/tokenizer.js";
 import { clipLoader } from "../data/loader.js";
@@ -99,13 +100,7 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
   type FullOut = ReturnType<typeof fullStep>;
   const runner = stepRunner(fullStep, cfg.train);
 
-  // Dead codes are reset to recent encoder outputs every `resetEvery` steps (it needs randomness,
-  // which stays out of the exported graph).
-  const resetEvery = 10;
-  const reset = jit(((state: TokenizerState, z: np.Array, key: Key) => {
-    const r = resetDeadCodes(state.codebook_KD, state.age_K, z, key, vq, state.ema);
-    return { codebook_KD: r.codebook_KD, ema: r.ema!, age_K: r.age_K };
-  }) as never) as unknown as OwnedFunction<(s: TokenizerState, z: np.Array, k: Key) => TokenizerState>;
+  const deadCodes = deadCodeResetter(vq);
 
   const roundTrip = jit(((p: TokenizerParams, codebook: np.Array, x: np.Array) => {
     const tokens = tokenize(ref(p), codebook.ref, x, tc);
@@ -128,12 +123,7 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
     async step(params, opt, state, batch, lr, key, step) {
       const args = [params, opt, state, batchArray(batch), lr] as unknown as ArrayTree[];
       const out = (await runner.run(...args)) as FullOut;
-      let newState = out.state;
-      if ((step + 1) % resetEvery === 0) newState = reset(newState, out.z, key);
-      else {
-        out.z.dispose();
-        key.dispose();
-      }
+      const newState = deadCodes.apply(out.state, out.z, key, step);
       return { params: out.params as unknown as TokenizerParams, opt: out.opt as unknown as ParamTree, state: newState, metrics: out.metrics as StepMetrics };
     },
     async nextBatch() {
@@ -181,7 +171,7 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
     ],
     dispose() {
       runner.dispose();
-      reset.dispose();
+      deadCodes.dispose();
       train.dispose();
       roundTrip.dispose();
     },
