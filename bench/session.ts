@@ -6,6 +6,7 @@
  * `skipped` line instead. Run by bench/run.ts; prints one JSON line.
  */
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { initDevice } from "../src/core/device.js";
 import { hostRng } from "../src/core/keys.js";
 import { timeSession } from "../src/eval/timing.js";
@@ -15,8 +16,8 @@ import { loadAverage } from "./st-common.js";
 
 const path = process.env.WORLDKIT_BENCH_WORLD ?? "models/default";
 const threads = Number(process.env.WORLDKIT_THREADS ?? 0);
-if (!existsSync(path)) {
-  console.log(JSON.stringify({ threads, world: path, skipped: `no world folder at ${path} (set WORLDKIT_BENCH_WORLD)` }));
+if (!existsSync(join(path, "dynamics.safetensors"))) {
+  console.log(JSON.stringify({ threads, world: path, skipped: `no complete world folder at ${path} (no dynamics.safetensors; set WORLDKIT_BENCH_WORLD)` }));
   process.exit(0);
 }
 await initDevice();
