@@ -223,8 +223,11 @@ export async function runTraining<P extends object, S extends object, B>(
     if (phase.samples && cfg.sampleEvery > 0 && (step % cfg.sampleEvery === 0 || atEnd)) {
       await phase.samples(params, state, join(opts.out, "samples"), step);
     }
-    if (step % cfg.ckptEvery === 0 || atEnd || step === lastStep) await save();
-    if (step % cfg.logEvery === 0 || atEnd) await writeCurves(opts.out, phase.plots ?? [["loss", true]]);
+    if (step % cfg.ckptEvery === 0 || atEnd || step === lastStep) {
+      await save();
+      // Redrawn with each checkpoint rather than every log line: it rereads all of metrics.jsonl.
+      await writeCurves(opts.out, phase.plots ?? [["loss", true]]);
+    }
   }
   bar.done();
   flushMetrics(opts.out);
