@@ -15,7 +15,7 @@ import {
   loadCheckpoint,
   pruneCheckpoints,
   saveCheckpoint,
-} from "../src/train/checkpoint.js";
+} from "../src/core/checkpoint.js";
 import { floatsFor, intsFor } from "./helpers/ckpt-writer.js";
 
 let dir: string;

@@ -6,7 +6,7 @@ import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError, type ParsedArgs } from "./args.js";
 import type { Command } from "./command.js";
-import { Progress } from "./progress.js";
+import { Progress } from "../core/progress.js";
 import type { Manifest } from "../data/format.js";
 
 const USAGE = `worldkit data <subcommand> [options]

@@ -20,7 +20,7 @@ import { disposeWorld, loadWorld } from "../world/dynamics-io.js";
 import { ACTIONS_FILE, writeActionsFile } from "../world/calibration.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
 import type { Command } from "./command.js";
-import { Progress } from "./progress.js";
+import { Progress } from "../core/progress.js";
 
 const USAGE = `worldkit eval <what> [options]
 

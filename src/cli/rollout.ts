@@ -9,14 +9,14 @@ import { initDevice } from "../core/device.js";
 import { depthScale } from "../data/format.js";
 import { openDataset, writeClip } from "../data/loader.js";
 import { encodeGif } from "../data/gif.js";
-import { tileImage } from "../eval/tiles.js";
-import type { Tile } from "../eval/tiles.js";
+import { tileImage } from "../data/tiles.js";
+import type { Tile } from "../data/tiles.js";
 import { disposeWorld, loadWorld } from "../world/dynamics-io.js";
 import { WorldSession } from "../world/session.js";
 import type { StepResult } from "../world/session.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
 import type { Command } from "./command.js";
-import { Progress } from "./progress.js";
+import { Progress } from "../core/progress.js";
 
 const USAGE = `worldkit rollout --world PATH --actions A,B,... --out out.gif [options]
 

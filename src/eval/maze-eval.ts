@@ -20,7 +20,7 @@
 import { Maze3dWorld, COLLISION_RADIUS, HEADINGS, MAZE_ACTIONS, MOVE_STEP } from "../worlds/maze3d.js";
 import { MAZE_FAR } from "../worlds/maze3d-render.js";
 import type { WorldState } from "../worlds/types.js";
-import { psnr } from "./image-metrics.js";
+import { psnr } from "../data/image-metrics.js";
 import type { RolledFrame, Roller, StartClip } from "./world-eval.js";
 
 /** Blocks the generated centre depth may exceed the true one before a step counts as penetrating. */

@@ -12,7 +12,7 @@ import { writeClip } from "../data/loader.js";
 import type { Dataset } from "../data/loader.js";
 import { depthScale } from "../data/format.js";
 import type { LoadedTokenizer } from "../world/tokenizer-io.js";
-import { channelMae, mean, psnr, ssim } from "./image-metrics.js";
+import { channelMae, mean, psnr, ssim } from "../data/image-metrics.js";
 
 export interface TokenizerEvalOptions {
   /** Frames per clip (the tokenizer is causal in time; clips give it context). */

@@ -37,7 +37,7 @@ import { fallingTargets, scoreGravity } from "./gravity.js";
 import type { GravityCase, GravityResult } from "./gravity.js";
 import { isWallStart, loopLeg, mazeMoves, revisitPsnr, wallPenetration } from "./maze-eval.js";
 import type { MazeMoves, WallResult } from "./maze-eval.js";
-import { mean, psnr, ssim } from "./image-metrics.js";
+import { mean, psnr, ssim } from "../data/image-metrics.js";
 import { timeSession } from "./timing.js";
 import type { TimingResult } from "./timing.js";
 

@@ -13,7 +13,7 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "./checkpoint.js";
+import { writeFileAtomic } from "../core/checkpoint.js";
 
 export const CONFIG_FILE = "config.json";
 export const COMMAND_FILE = "command.txt";

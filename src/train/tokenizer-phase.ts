@@ -19,9 +19,9 @@ import { TOKENIZER_DEFAULTS, initTokenizer, tokenizerLoss, vqConfigOf, tokenize,
 import type { TokenizerConfig, TokenizerParams, TokenizerState } from "../models/tokenizer.js";
 import { clipLoader } from "../data/loader.js";
 import type { ClipBatch, ClipLoader, Dataset, LoaderState } from "../data/loader.js";
-import { channelMae, mean, psnr } from "../eval/image-metrics.js";
-import { tilePng } from "../eval/tiles.js";
-import type { Tile } from "../eval/tiles.js";
+import { channelMae, mean, psnr } from "../data/image-metrics.js";
+import { tilePng } from "../data/tiles.js";
+import type { Tile } from "../data/tiles.js";
 import { TRAIN_DEFAULTS } from "./loop.js";
 import type { Phase, StepMetrics, TrainConfig } from "./loop.js";
 import type { ParamTree } from "../core/tree-names.js";

@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { tree } from "../core/jax.js";
 import { resolveConfig } from "../core/config.js";
 import type { ParamTree } from "../core/tree-names.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../core/checkpoint.js";
 import { DYNAMICS_DEFAULTS } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { readActionsFile } from "./calibration.js";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { np, tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
 import { resolveConfig } from "../core/config.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../core/checkpoint.js";
 import { LAM_DEFAULTS } from "../models/lam.js";
 import type { LamConfig, LamParams } from "../models/lam.js";
 

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { np, tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../core/checkpoint.js";
 import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import type { LoadedTokenizer } from "./world-types.js";

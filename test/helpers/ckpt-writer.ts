@@ -6,7 +6,7 @@
  *   node --import tsx --import ./src/core/worker-shim.ts test/helpers/ckpt-writer.ts PATH INTS FLOATS
  */
 import { initDevice, np } from "../../src/core/index.js";
-import { saveCheckpoint } from "../../src/train/checkpoint.js";
+import { saveCheckpoint } from "../../src/core/checkpoint.js";
 
 /** The int32 tensor of a step: every element depends on the step, so a mixed file cannot pass. */
 export function intsFor(step: number, n: number): Int32Array {

@@ -11,10 +11,10 @@
 import { randomBytes } from "node:crypto";
 import { open, readFile, readdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { ParamTree, Skeleton, TreeTemplate } from "../core/tree-names.js";
-import { compareNames, isTensorSpec, jaxDType, namedSpecs, skeletonOf, tensorsToTreeLike, treeToTensors } from "../core/tree-names.js";
-import { decodeSafetensors, planSafetensors, tensorBytes } from "../core/safetensors.js";
-import type { Tensor } from "../core/safetensors.js";
+import type { ParamTree, Skeleton, TreeTemplate } from "./tree-names.js";
+import { compareNames, isTensorSpec, jaxDType, namedSpecs, skeletonOf, tensorsToTreeLike, treeToTensors } from "./tree-names.js";
+import { decodeSafetensors, planSafetensors, tensorBytes } from "./safetensors.js";
+import type { Tensor } from "./safetensors.js";
 
 export const CHECKPOINT_FORMAT = "worldkit-checkpoint";
 /** Bumped when the layout changes in a way older readers would misread. */

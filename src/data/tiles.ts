@@ -2,8 +2,8 @@
  * Pictures made of tiles: rows of frames (RGB, or depth shown through the depth colour map),
  * scaled up nearest-neighbour, for sample reconstructions, per-action strips and rollouts.
  */
-import { depthColour } from "../data/preview.js";
-import { encodePng } from "../data/png.js";
+import { depthColour } from "./preview.js";
+import { encodePng } from "./png.js";
 
 /** One tile: a frame in [0, 1], H×W with `channels` values per pixel; `show` picks RGB or one channel as depth. */
 export interface Tile {
