@@ -10,6 +10,7 @@ import { openDataset } from "../../src/data/loader.js";
 import { depthColour, previewGif, previewGrid, previewPng } from "../../src/data/preview.js";
 import { fakeWorld } from "./fake-world.js";
 import { decodeGif } from "./gif-decode.js";
+import { captureLog } from "../helpers/capture-log.js";
 
 let root: string;
 beforeAll(async () => {
@@ -18,19 +19,6 @@ beforeAll(async () => {
   await generateDataset({ world: fakeWorld, episodes: 3, frames: 15, size: [16, 16], seed: 2, out: join(root, "ds") });
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-/** Capture console.log while running `fn`. */
-async function captureLog(fn: () => Promise<unknown>): Promise<string> {
-  const lines: string[] = [];
-  const orig = console.log;
-  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
-  try {
-    await fn();
-  } finally {
-    console.log = orig;
-  }
-  return lines.join("\n");
-}
 
 describe("gif encoder", () => {
   it("round-trips frames with few colours exactly, with the right blocks", () => {

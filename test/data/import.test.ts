@@ -8,6 +8,7 @@ import { data } from "../../src/cli/data.js";
 import { importVideos } from "../../src/data/import-video.js";
 import { clipLoader, openDataset } from "../../src/data/loader.js";
 import { encodePng } from "../../src/data/png.js";
+import { captureLog } from "../helpers/capture-log.js";
 
 const hasFfmpeg = !spawnSync("ffmpeg", ["-version"], { stdio: "ignore" }).error;
 let root: string;
@@ -22,19 +23,6 @@ beforeAll(async () => {
   }
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-/** Capture console.log while running `fn`. */
-async function captureLog(fn: () => Promise<unknown>): Promise<string> {
-  const lines: string[] = [];
-  const orig = console.log;
-  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
-  try {
-    await fn();
-  } finally {
-    console.log = orig;
-  }
-  return lines.join("\n");
-}
 
 describe("video import", () => {
   it("says how to install ffmpeg when it is missing", async () => {
