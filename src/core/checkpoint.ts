@@ -9,6 +9,7 @@
  * is not ours, and (given a template) the first name, shape or dtype that differs from the model.
  */
 import { randomBytes } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
 import { open, readFile, readdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { ParamTree, Skeleton, TreeTemplate } from "./tree-names.js";
@@ -281,4 +282,20 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * Where to load a model part from: a world folder (its `worldFile`), a run folder (its latest
+ * checkpoint) or a file given directly. `what` names the part in errors ("tokenizer", "lam").
+ */
+export async function resolvePartFile(path: string, worldFile: string, what: string): Promise<{ file: string; kind: "world" | "run" }> {
+  if (!existsSync(path)) throw new Error(`${what}: ${path} does not exist`);
+  if (statSync(path).isDirectory()) {
+    const inWorld = join(path, worldFile);
+    if (existsSync(inWorld)) return { file: inWorld, kind: "world" };
+    const ckpt = await latestCheckpoint(path);
+    if (!ckpt) throw new Error(`${what}: ${path} has neither ${worldFile} (world folder) nor ckpt-*.safetensors (run folder)`);
+    return { file: ckpt, kind: "run" };
+  }
+  return { file: path, kind: path.endsWith(worldFile) ? "world" : "run" };
 }

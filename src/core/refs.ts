@@ -8,9 +8,12 @@
 import { np, tree } from "./jax.js";
 import type { JsTree } from "./jax.js";
 
-/** Take one more reference on every array in a tree and return the same tree. */
-export function keep<T extends JsTree<np.Array>>(t: T): T {
-  return tree.ref(t);
+/**
+ * Take one more reference on every array in a tree and return the same tree. Accepts typed
+ * params objects too (interfaces are not `JsTree` types, which is why this is not `tree.ref`).
+ */
+export function keep<T extends object>(t: T): T {
+  return tree.ref(t as unknown as JsTree<np.Array>) as unknown as T;
 }
 
 /** Dispose every array in a tree (null and undefined are ignored). */

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { hostRng } from "../core/keys.js";
 import { depthScale, UNKNOWN_ACTION, validateManifest, type EpisodeEntry, type Manifest, type Split } from "./format.js";
 import { ShardReader, type DecodedEpisode } from "./shard-reader.js";
+import { np } from "../core/jax.js";
 
 /** byte → byte / 255, looked up rather than divided per pixel. */
 const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, i) => i / 255);
@@ -290,4 +291,9 @@ export async function* iterateEpisodes(
     if (opts.split && entry.split !== opts.split) continue;
     yield { entry, episode: ds.readEpisode(entry.id, opts.states ?? false) };
   }
+}
+
+/** A batch's frames as a jax-js array of shape (B, T, H, W, C). */
+export function clipArray(b: ClipBatch): np.Array {
+  return np.array(b.x_BTHWC, { shape: [b.B, b.T, b.H, b.W, b.C] });
 }

@@ -3,9 +3,8 @@
  * PSNR and SSIM of RGB, depth MAE (fraction of the depth range), the fraction of codes used on
  * that data, tokens per frame, and encode/decode time per frame.
  */
-import { jit, np, tree } from "../core/jax.js";
+import { jit, np } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
-import type { ParamTree } from "../core/tree-names.js";
 import { detokenize, tokenize, tokensPerFrame } from "../models/tokenizer.js";
 import type { TokenizerParams } from "../models/tokenizer.js";
 import { writeClip } from "../data/loader.js";
@@ -13,6 +12,7 @@ import type { Dataset } from "../data/loader.js";
 import { depthScale } from "../data/format.js";
 import type { LoadedTokenizer } from "../world/tokenizer-io.js";
 import { channelMae, mean, psnr, ssim } from "../data/image-metrics.js";
+import { keep } from "../core/refs.js";
 
 export interface TokenizerEvalOptions {
   /** Frames per clip (the tokenizer is causal in time; clips give it context). */
@@ -57,7 +57,6 @@ export async function evalTokenizer(t: LoadedTokenizer, ds: Dataset, opts: Token
 
   const enc = jit(((p: TokenizerParams, c: np.Array, x: np.Array) => tokenize(p, c, x, cfg)) as never) as unknown as OwnedFunction<(p: TokenizerParams, c: np.Array, x: np.Array) => np.Array>;
   const dec = jit(((p: TokenizerParams, c: np.Array, s: np.Array) => detokenize(p, c, s, cfg)) as never) as unknown as OwnedFunction<(p: TokenizerParams, c: np.Array, s: np.Array) => np.Array>;
-  const ref = (p: TokenizerParams) => tree.ref(p as unknown as ParamTree) as unknown as TokenizerParams;
 
   const psnrs: number[] = [];
   const ssims: number[] = [];
@@ -81,16 +80,16 @@ export async function evalTokenizer(t: LoadedTokenizer, ds: Dataset, opts: Token
     });
     if (!warm) {
       // Compile both functions outside the timings.
-      const s = enc(ref(t.params), t.codebook_KD.ref, np.array(x, { shape: [B, T, H, W, C] }));
-      await (await dec(ref(t.params), t.codebook_KD.ref, s).blockUntilReady()).dispose();
+      const s = enc(keep(t.params), t.codebook_KD.ref, np.array(x, { shape: [B, T, H, W, C] }));
+      await (await dec(keep(t.params), t.codebook_KD.ref, s).blockUntilReady()).dispose();
       warm = true;
     }
     let t0 = performance.now();
-    const tokens = enc(ref(t.params), t.codebook_KD.ref, np.array(x, { shape: [B, T, H, W, C] }));
+    const tokens = enc(keep(t.params), t.codebook_KD.ref, np.array(x, { shape: [B, T, H, W, C] }));
     await tokens.blockUntilReady();
     encMs += performance.now() - t0;
     t0 = performance.now();
-    const xhat = dec(ref(t.params), t.codebook_KD.ref, tokens.ref);
+    const xhat = dec(keep(t.params), t.codebook_KD.ref, tokens.ref);
     const recon = (await xhat.data()) as Float32Array;
     decMs += performance.now() - t0;
     for (const v of (await tokens.data()) as Int32Array) used.add(v);

@@ -27,6 +27,7 @@ import { tokenCache } from "./token-cache.js";
 import type { TokenCache } from "./token-cache.js";
 import { TRAIN_DEFAULTS } from "./loop.js";
 import type { Phase, StepMetrics, TrainConfig } from "./loop.js";
+import { keep } from "../core/refs.js";
 
 export interface DynamicsDataConfig {
   /** The dataset folder. */
@@ -165,7 +166,7 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
       const n = cfg.train.valBatches;
       for (let i = 0; i < n; i++) {
         const b = sampleBatch(cache, cache.index.episodes.some((e) => e.split === "val" && e.frames >= T) ? "val" : "train", B, T, dc, hostRng(mix(1234, i)));
-        const [l, a] = evalLoss(tree.ref(p as unknown as ParamTree) as unknown as DynamicsParams, arrays(b, B, T, N));
+        const [l, a] = evalLoss(keep(p), arrays(b, B, T, N));
         loss += Number((await l.data())[0]) / n;
         accuracy += Number((await a.data())[0]) / n;
       }

@@ -7,10 +7,9 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { jit, np, tree } from "../core/jax.js";
+import { jit, np } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
-import type { Key } from "../core/keys.js";
 import { adamwInit } from "../nn/optim.js";
 import type { AdamWState, ArrayTree } from "../nn/optim.js";
 import { makeTrainStep } from "../nn/train-step.js";
@@ -19,7 +18,7 @@ import { codebookStats, emaUpdate, updateCodeAge } from "../nn/vq.js";
 import { deadCodeResetter } from "./dead-codes.js";
 import { LAM_DEFAULTS, inferActions, initLam, lamLoss, lamVqConfig, predictEveryAction } from "../models/lam.js";
 import type { LamConfig, LamParams, LamState } from "../models/lam.js";
-import { clipLoader } from "../data/loader.js";
+import { clipArray, clipLoader } from "../data/loader.js";
 import type { ClipBatch, ClipLoader, Dataset, LoaderState } from "../data/loader.js";
 import { codePairDifferences, confusionTable, nmi, purity, sensitivity } from "../eval/lam-eval.js";
 import { tilePng } from "../data/tiles.js";
@@ -27,6 +26,7 @@ import type { Tile } from "../data/tiles.js";
 import { TRAIN_DEFAULTS } from "./loop.js";
 import type { Phase, StepMetrics, TrainConfig } from "./loop.js";
 import type { ParamTree } from "../core/tree-names.js";
+import { keep } from "../core/refs.js";
 
 export interface LamDataConfig {
   /** The dataset folder (stored so that --resume needs nothing else). */
@@ -51,14 +51,6 @@ export const LAM_RUN_DEFAULTS: Readonly<LamRunConfig> = freezeDeep({
 
 type Batch = { x_BTHWC: np.Array; codebook_KD: np.Array };
 
-function ref<T extends object>(t: T): T {
-  return tree.ref(t as unknown as ParamTree) as unknown as T;
-}
-
-function batchArray(b: ClipBatch): np.Array {
-  return np.array(b.x_BTHWC, { shape: [b.B, b.T, b.H, b.W, b.C] });
-}
-
 /** A jitted "code of every transition" and "next frame under every code", shared by validation, samples and eval. */
 export function lamInference(cfg: LamConfig) {
   const infer = jit(((p: LamParams, c: np.Array, x: np.Array) => inferActions(p, c, x, cfg)) as never) as unknown as OwnedFunction<
@@ -70,12 +62,12 @@ export function lamInference(cfg: LamConfig) {
   return {
     /** Codes (B·(T−1), row-major) of a host clip batch. Borrows params and codebook. */
     async codes(p: LamParams, codebook_KD: np.Array, b: ClipBatch): Promise<Int32Array> {
-      return (await infer(ref(p), codebook_KD.ref, batchArray(b)).data()) as Int32Array;
+      return (await infer(keep(p), codebook_KD.ref, clipArray(b)).data()) as Int32Array;
     },
     /** x̂ under every code, (A, F, H, W, C) flattened, for F host frames. Borrows params and codebook. */
     async everyAction(p: LamParams, codebook_KD: np.Array, frames: Float32Array, F: number): Promise<Float32Array> {
       const x = np.array(frames, { shape: [F, cfg.height, cfg.width, cfg.channels] });
-      return (await every(ref(p), codebook_KD.ref, x).data()) as Float32Array;
+      return (await every(keep(p), codebook_KD.ref, x).data()) as Float32Array;
     },
     dispose() {
       infer.dispose();
@@ -160,10 +152,10 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
     config: cfg,
     init(key) {
       const { params, state } = initLam(key, lc);
-      return { params, state, opt: adamwInit(ref(params) as unknown as ArrayTree) as unknown as ParamTree };
+      return { params, state, opt: adamwInit(keep(params) as unknown as ArrayTree) as unknown as ParamTree };
     },
     async step(params, opt, state, batch, lr, key, step) {
-      const args = [params, opt, state, batchArray(batch), lr] as unknown as ArrayTree[];
+      const args = [params, opt, state, clipArray(batch), lr] as unknown as ArrayTree[];
       const out = (await runner.run(...args)) as FullOut;
       const newState = deadCodes.apply(out.state, out.z, key, step);
       return { params: out.params as unknown as LamParams, opt: out.opt as unknown as ParamTree, state: newState, metrics: out.metrics as StepMetrics };

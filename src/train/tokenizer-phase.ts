@@ -5,10 +5,9 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { jit, np, tree } from "../core/jax.js";
+import { jit, np } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
-import type { Key } from "../core/keys.js";
 import { adamwInit } from "../nn/optim.js";
 import type { AdamWState, ArrayTree } from "../nn/optim.js";
 import { makeTrainStep } from "../nn/train-step.js";
@@ -17,7 +16,7 @@ import { codebookStats, emaUpdate, updateCodeAge } from "../nn/vq.js";
 import { deadCodeResetter } from "./dead-codes.js";
 import { TOKENIZER_DEFAULTS, initTokenizer, tokenizerLoss, vqConfigOf, tokenize, detokenize } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams, TokenizerState } from "../models/tokenizer.js";
-import { clipLoader } from "../data/loader.js";
+import { clipArray, clipLoader } from "../data/loader.js";
 import type { ClipBatch, ClipLoader, Dataset, LoaderState } from "../data/loader.js";
 import { channelMae, mean, psnr } from "../data/image-metrics.js";
 import { tilePng } from "../data/tiles.js";
@@ -25,6 +24,7 @@ import type { Tile } from "../data/tiles.js";
 import { TRAIN_DEFAULTS } from "./loop.js";
 import type { Phase, StepMetrics, TrainConfig } from "./loop.js";
 import type { ParamTree } from "../core/tree-names.js";
+import { keep } from "../core/refs.js";
 
 export interface TokenizerDataConfig {
   /** The dataset folder (stored so that --resume needs nothing else). */
@@ -48,16 +48,6 @@ export const TOKENIZER_RUN_DEFAULTS: Readonly<TokenizerRunConfig> = freezeDeep({
 });
 
 type Batch = { x_BTHWC: np.Array; codebook_KD: np.Array };
-
-/** Take a reference on every array of a params object (interfaces are not JsTree types). */
-function ref<T extends object>(t: T): T {
-  return tree.ref(t as unknown as ParamTree) as unknown as T;
-}
-
-/** The host batch as a jax-js array of shape (B, T, H, W, C). */
-export function batchArray(b: ClipBatch): np.Array {
-  return np.array(b.x_BTHWC, { shape: [b.B, b.T, b.H, b.W, b.C] });
-}
 
 export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<TokenizerParams, TokenizerState, ClipBatch> {
   const tc = cfg.tokenizer;
@@ -103,13 +93,13 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
   const deadCodes = deadCodeResetter(vq);
 
   const roundTrip = jit(((p: TokenizerParams, codebook: np.Array, x: np.Array) => {
-    const tokens = tokenize(ref(p), codebook.ref, x, tc);
+    const tokens = tokenize(keep(p), codebook.ref, x, tc);
     return [detokenize(p, codebook, tokens.ref, tc), tokens];
   }) as never) as unknown as OwnedFunction<(p: TokenizerParams, c: np.Array, x: np.Array) => [np.Array, np.Array]>;
 
   /** Reconstruct a host batch: returns recon (host) and tokens (host). Borrows params. */
   async function reconstruct(p: TokenizerParams, s: TokenizerState, b: ClipBatch): Promise<{ recon: Float32Array; tokens: Int32Array }> {
-    const [xhat, tokens] = roundTrip(ref(p), s.codebook_KD.ref, batchArray(b));
+    const [xhat, tokens] = roundTrip(keep(p), s.codebook_KD.ref, clipArray(b));
     return { recon: (await xhat.data()) as Float32Array, tokens: (await tokens.data()) as Int32Array };
   }
 
@@ -118,10 +108,10 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
     config: cfg,
     init(key) {
       const { params, state } = initTokenizer(key, tc);
-      return { params, state, opt: adamwInit(ref(params) as unknown as ArrayTree) as unknown as ParamTree };
+      return { params, state, opt: adamwInit(keep(params) as unknown as ArrayTree) as unknown as ParamTree };
     },
     async step(params, opt, state, batch, lr, key, step) {
-      const args = [params, opt, state, batchArray(batch), lr] as unknown as ArrayTree[];
+      const args = [params, opt, state, clipArray(batch), lr] as unknown as ArrayTree[];
       const out = (await runner.run(...args)) as FullOut;
       const newState = deadCodes.apply(out.state, out.z, key, step);
       return { params: out.params as unknown as TokenizerParams, opt: out.opt as unknown as ParamTree, state: newState, metrics: out.metrics as StepMetrics };

@@ -10,17 +10,17 @@
  * actions.json (optional; written by `eval lam`, src/world/calibration.ts) names the codes;
  * without it, actions are the codes 0..A−1.
  */
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tree } from "../core/jax.js";
 import { resolveConfig } from "../core/config.js";
 import type { ParamTree } from "../core/tree-names.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../core/checkpoint.js";
+import { loadCheckpoint, resolvePartFile, saveCheckpoint } from "../core/checkpoint.js";
 import { DYNAMICS_DEFAULTS } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { readActionsFile } from "./calibration.js";
 import { loadTokenizer } from "./tokenizer-io.js";
-import type { LoadedDynamics, LoadedTokenizer, LoadedWorld } from "./world-types.js";
+import type { LoadedDynamics, LoadedWorld } from "./world-types.js";
 export type { LoadedDynamics, LoadedWorld } from "./world-types.js";
 
 export const DYNAMICS_FILE = "dynamics.safetensors";
@@ -28,15 +28,8 @@ export const DYNAMICS_FILE = "dynamics.safetensors";
 
 /** Load from a run folder, a world folder or a checkpoint file. The caller owns the arrays. */
 export async function loadDynamics(path: string): Promise<LoadedDynamics> {
-  if (!existsSync(path)) throw new Error(`dynamics: ${path} does not exist`);
-  if (statSync(path).isDirectory()) {
-    const worldFile = join(path, DYNAMICS_FILE);
-    if (existsSync(worldFile)) return loadWorldFile(worldFile);
-    const ckpt = await latestCheckpoint(path);
-    if (!ckpt) throw new Error(`dynamics: ${path} has neither ${DYNAMICS_FILE} (world folder) nor ckpt-*.safetensors (run folder)`);
-    return loadRunCheckpoint(ckpt);
-  }
-  return path.endsWith(DYNAMICS_FILE) ? loadWorldFile(path) : loadRunCheckpoint(path);
+  const { file, kind } = await resolvePartFile(path, DYNAMICS_FILE, "dynamics");
+  return kind === "world" ? loadWorldFile(file) : loadRunCheckpoint(file);
 }
 
 async function loadRunCheckpoint(file: string): Promise<LoadedDynamics> {

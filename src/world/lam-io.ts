@@ -5,12 +5,11 @@
  * In a world folder the file is a checkpoint whose params are `{ params, codebook_KD }` and whose
  * config is the LamConfig; no optimizer state (the tokenizer's layout, see tokenizer-io.ts).
  */
-import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { np, tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
 import { resolveConfig } from "../core/config.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../core/checkpoint.js";
+import { loadCheckpoint, resolvePartFile, saveCheckpoint } from "../core/checkpoint.js";
 import { LAM_DEFAULTS } from "../models/lam.js";
 import type { LamConfig, LamParams } from "../models/lam.js";
 
@@ -29,15 +28,8 @@ export const LAM_FILE = "lam.safetensors";
 
 /** Load from a run folder, a world folder or a checkpoint file. The caller owns the arrays. */
 export async function loadLam(path: string): Promise<LoadedLam> {
-  if (!existsSync(path)) throw new Error(`lam: ${path} does not exist`);
-  if (statSync(path).isDirectory()) {
-    const worldFile = join(path, LAM_FILE);
-    if (existsSync(worldFile)) return loadWorldLam(worldFile);
-    const ckpt = await latestCheckpoint(path);
-    if (!ckpt) throw new Error(`lam: ${path} has neither ${LAM_FILE} (world folder) nor ckpt-*.safetensors (run folder)`);
-    return loadRunCheckpoint(ckpt);
-  }
-  return path.endsWith(LAM_FILE) ? loadWorldLam(path) : loadRunCheckpoint(path);
+  const { file, kind } = await resolvePartFile(path, LAM_FILE, "lam");
+  return kind === "world" ? loadWorldLam(file) : loadRunCheckpoint(file);
 }
 
 async function loadRunCheckpoint(file: string): Promise<LoadedLam> {

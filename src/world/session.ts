@@ -34,6 +34,7 @@ import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import { decodeFrameStep, decoderHalf } from "./frame-decoder.js";
 import type { DecoderParams } from "./frame-decoder.js";
 import type { LoadedWorld } from "./world-types.js";
+import { keep } from "../core/refs.js";
 
 export interface SessionOptions {
   /** Seed of the sampling noise. Default 0. */
@@ -99,9 +100,9 @@ export class WorldSession {
     this.tokenizerConfig = world.tokenizer.config;
     this.dynamicsConfig = world.dynamics.config;
     this.actionMap = world.actionMap;
-    this.tok = tree.ref(world.tokenizer.params as unknown as ParamTree) as unknown as TokenizerParams;
+    this.tok = keep(world.tokenizer.params);
     this.codebook = world.tokenizer.codebook_KD.ref;
-    this.dyn = tree.ref(world.dynamics.params as unknown as ParamTree) as unknown as DynamicsParams;
+    this.dyn = keep(world.dynamics.params);
     const d = this.dynamicsConfig;
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as SessionOptions;
     this.opts = { seed: 0, sampleSteps: d.sampleSteps, temperature: d.temperature, decoderWindow: 4, jit: true, ...given };
@@ -259,7 +260,7 @@ export class WorldSession {
 
   private decodeNext(tokens: Int32Array): np.Array {
     const r = this.decode(
-      tree.ref(decoderHalf(this.tok) as unknown as ParamTree) as unknown as DecoderParams,
+      keep(decoderHalf(this.tok)),
       this.codebook.ref,
       np.array(tokens, { shape: [1, tokens.length], dtype: np.int32 }),
       this.decCaches,
@@ -282,11 +283,11 @@ export class WorldSession {
   }
 
   private tokRef(): TokenizerParams {
-    return tree.ref(this.tok as unknown as ParamTree) as unknown as TokenizerParams;
+    return keep(this.tok);
   }
 
   private dynRef(): DynamicsParams {
-    return tree.ref(this.dyn as unknown as ParamTree) as unknown as DynamicsParams;
+    return keep(this.dyn);
   }
 
   private clearCaches(): void {

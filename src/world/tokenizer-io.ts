@@ -5,11 +5,11 @@
  * In a world folder the file is a checkpoint whose params are `{ params, codebook_KD }` and
  * whose config is the TokenizerConfig; no optimizer state.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { np, tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../core/checkpoint.js";
+import { loadCheckpoint, resolvePartFile, saveCheckpoint } from "../core/checkpoint.js";
 import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import type { LoadedTokenizer } from "./world-types.js";
@@ -21,15 +21,8 @@ export const TOKENIZER_FILE = "tokenizer.safetensors";
 
 /** Load from a run folder, a world folder, or a checkpoint file. The caller owns the arrays. */
 export async function loadTokenizer(path: string): Promise<LoadedTokenizer> {
-  if (!existsSync(path)) throw new Error(`tokenizer: ${path} does not exist`);
-  if (statSync(path).isDirectory()) {
-    const worldFile = join(path, TOKENIZER_FILE);
-    if (existsSync(worldFile)) return loadWorldTokenizer(worldFile);
-    const ckpt = await latestCheckpoint(path);
-    if (!ckpt) throw new Error(`tokenizer: ${path} has neither ${TOKENIZER_FILE} (world folder) nor ckpt-*.safetensors (run folder)`);
-    return loadRunCheckpoint(ckpt);
-  }
-  return path.endsWith(TOKENIZER_FILE) ? loadWorldTokenizer(path) : loadRunCheckpoint(path);
+  const { file, kind } = await resolvePartFile(path, TOKENIZER_FILE, "tokenizer");
+  return kind === "world" ? loadWorldTokenizer(file) : loadRunCheckpoint(file);
 }
 
 async function loadRunCheckpoint(file: string): Promise<LoadedTokenizer> {
