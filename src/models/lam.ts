@@ -9,9 +9,12 @@
  *     → Linear → normalize → z_BUd → VQ (A codes) → a_BU
  *   x_t → patches → Linear → +pos → +Linear(zq) → ST decoder (one frame) → Linear → Δ → x̂_t+1 = x_t + Δ
  *
- * The decoder shortcut (the past frames already predict the next one, so the code is ignored)
- * is closed three ways: the decoder sees only x_t, never the earlier frames (in these worlds
- * actions are held for several steps, so past motion would give the action away); it predicts
+ * The decoder sees x_t and the last motion x_t − x_t−1 (`decoderMotion`): without the motion,
+ * momentum (a fall, the rise of a jump) is unpredictable from x_t and the few codes were spent
+ * on vertical velocity instead of the action (measured on the platformer: right and right+jump
+ * spread evenly over four codes, purity 0.59). With one frame of motion, physics is the
+ * decoder's job and the codes name what the player did. Held actions could still leak through
+ * the motion, so the decoder never sees more than one step of it. The decoder also predicts
  * the change Δ rather than the frame, so "copy x_t" costs nothing and the code is what pays; and
  * the reconstruction error is weighted towards pixels that changed (`changeWeight`), so the few
  * pixels a jump moves count as much as a scrolling background.
@@ -63,6 +66,8 @@ export interface LamConfig {
   emaDecay: number;
   /** A code unused for this many steps is reset to a recent encoder output (collapse cure). */
   deadCodeSteps: number;
+  /** Whether the decoder also sees the last motion x_t − x_t−1 (momentum), not only x_t. */
+  decoderMotion: boolean;
   /** Extra weight of pixels that changed: w = 1 + changeWeight·|x_t+1 − x_t| (mean over channels). */
   changeWeight: number;
 }
@@ -83,6 +88,7 @@ export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
   emaDecay: 0.95,
   deadCodeSteps: 50,
   changeWeight: 4,
+  decoderMotion: true,
 });
 
 export interface LamParams {
@@ -94,6 +100,8 @@ export interface LamParams {
   toCode: LinearParams;
   fromCode: LinearParams;
   decPatchIn: LinearParams;
+  /** Patch of the last motion x_t − x_t−1 → D; only with `decoderMotion`. */
+  decMotionIn?: LinearParams;
   decPos: LearnedPositionParams;
   decoder: STStackParams;
   patchOut: LinearParams;
@@ -126,7 +134,7 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
   if (cfg.channels !== 3 && cfg.channels !== 4) throw new Error(`lam.ts: config "channels" must be 3 or 4, got ${cfg.channels}`);
   if (!(cfg.decoderLayers >= 1)) throw new Error(`lam.ts: config "decoderLayers" must be ≥ 1 (the action enters through the blocks), got ${cfg.decoderLayers}`);
   const { N, Q } = gridOf(grid(cfg));
-  const [k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12] = splitKey(key, 12);
+  const [k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13] = splitKey(key, 13);
   const stack = { dim: cfg.dim, heads: cfg.heads, mlpHidden: cfg.dim * cfg.mlpRatio, causalTime: true };
   const params: LamParams = {
     patchIn: initLinear(k1, { inDim: Q, outDim: cfg.dim }),
@@ -137,6 +145,7 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
     toCode: initLinear(k5, { inDim: 2 * cfg.dim, outDim: cfg.codeDim }),
     fromCode: initLinear(k6, { inDim: cfg.codeDim, outDim: cfg.dim }),
     decPatchIn: initLinear(k7, { inDim: Q, outDim: cfg.dim }),
+    ...(cfg.decoderMotion ? { decMotionIn: initLinear(k13, { inDim: Q, outDim: cfg.dim }) } : {}),
     decPos: initLearnedPositions(k8, { count: N, dim: cfg.dim }),
     decoder: initSTStack(k9, { ...stack, layers: cfg.decoderLayers }),
     // Δ starts near 0: the untrained decoder copies x_t, the cheapest wrong answer.
@@ -148,11 +157,12 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
 }
 
 type EncoderParams = Pick<LamParams, "patchIn" | "encPos" | "encoder" | "changeIn" | "pairIn" | "toCode">;
-type DecoderParams = Pick<LamParams, "fromCode" | "decPatchIn" | "decPos" | "decoder" | "patchOut">;
+type DecoderParams = Pick<LamParams, "fromCode" | "decPatchIn" | "decMotionIn" | "decPos" | "decoder" | "patchOut">;
 
 function halves(p: LamParams): { enc: EncoderParams; dec: DecoderParams } {
-  const { patchIn, encPos, encoder, changeIn, pairIn, toCode, fromCode, decPatchIn, decPos, decoder, patchOut } = p;
-  return { enc: { patchIn, encPos, encoder, changeIn, pairIn, toCode }, dec: { fromCode, decPatchIn, decPos, decoder, patchOut } };
+  const { patchIn, encPos, encoder, changeIn, pairIn, toCode, fromCode, decPatchIn, decMotionIn, decPos, decoder, patchOut } = p;
+  const dec: DecoderParams = { fromCode, decPatchIn, decPos, decoder, patchOut, ...(decMotionIn ? { decMotionIn } : {}) };
+  return { enc: { patchIn, encPos, encoder, changeIn, pairIn, toCode }, dec };
 }
 
 function checkFrames(x_BTHWC: np.Array, cfg: LamConfig, minT: number, where: string): void {
@@ -186,14 +196,22 @@ export function encodeActions(p: EncoderParams, x_BTHWC: np.Array, cfg: LamConfi
 }
 
 /**
- * x̂_t+1 from x_t (frames_BUHWC, each on its own: the decoder sees no earlier frame) and the
- * quantized action zq_BUd. Unclipped. Consumes p, frames and zq.
+ * x̂_t+1 from x_t (frames_BUHWC, each on its own: the decoder sees no earlier frame), the last
+ * motion x_t − x_t−1 (motion_BUHWC; zeros where unknown; used only with `decoderMotion`) and the
+ * quantized action zq_BUd. Unclipped. Consumes p, frames, motion and zq.
  */
-export function decodeNext(p: DecoderParams, frames_BUHWC: np.Array, zq_BUd: np.Array, cfg: LamConfig): np.Array {
+export function decodeNext(p: DecoderParams, frames_BUHWC: np.Array, motion_BUHWC: np.Array, zq_BUd: np.Array, cfg: LamConfig): np.Array {
   const [B, U, H, W, C] = frames_BUHWC.shape;
   const g = grid(cfg);
   const single = frames_BUHWC.ref.reshape([B * U, 1, H, W, C]); // (B,U,H,W,C) -> (B·U,1,H,W,C)
-  const h = addPositions(linear(p.decPatchIn, patchify(single.mul(2).sub(1), g)), p.decPos.table, 2);
+  let h = addPositions(linear(p.decPatchIn, patchify(single.mul(2).sub(1), g)), p.decPos.table, 2);
+  if (cfg.decoderMotion) {
+    if (!p.decMotionIn) throw new Error("lam.ts decodeNext: config decoderMotion is set but params have no decMotionIn");
+    const motion = motion_BUHWC.reshape([B * U, 1, H, W, C]); // (B,U,H,W,C) -> (B·U,1,H,W,C)
+    h = h.add(linear(p.decMotionIn, patchify(motion.mul(2), g)));
+  } else {
+    motion_BUHWC.dispose();
+  }
   const action_BU11D = linear(p.fromCode, zq_BUd).reshape([B * U, 1, 1, cfg.dim]); // (B,U,D) -> (B·U,1,1,D)
   // The action enters before every block, not only the first: a decoder that can ignore it will
   // (measured: with the action at the input only, predictions under all codes were alike).
@@ -227,12 +245,24 @@ export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, 
   const prev = x_BTHWC.ref.slice([], [0, T - 1]);
   const next = x_BTHWC.slice([], [1, T]);
   const weight = np.abs(next.ref.sub(prev.ref)).mean(-1, { keepdims: true }).mul(cfg.changeWeight).add(1);
-  const xhat = decodeNext(dec, prev, q.zq, cfg);
+  const xhat = decodeNext(dec, prev.ref, lastMotion(prev), q.zq, cfg);
   const sq = np.square(xhat.sub(next));
   const mse = sq.ref.mean();
   const weighted = sq.mul(weight).mean();
   const loss = weighted.add(q.commitLoss.ref);
   return { loss, aux: { mse, commit: q.commitLoss, z_BUd: z, indices_BU: q.indices } };
+}
+
+/** x_t − x_t−1 for each frame of x_BUHWC, zeros for the first (its past is not in the clip). Consumes x. */
+export function lastMotion(x_BUHWC: np.Array): np.Array {
+  const [B, U, H, W, C] = x_BUHWC.shape;
+  const zeros = np.zeros([B, 1, H, W, C]);
+  if (U === 1) {
+    x_BUHWC.dispose();
+    return zeros;
+  }
+  const d = x_BUHWC.ref.slice([], [1, U]).sub(x_BUHWC.slice([], [0, U - 1]));
+  return np.concatenate([zeros, d], 1);
 }
 
 /** The code of every transition: indices_BU (int32). Consumes params (pass refs), codebook and x. */
@@ -248,14 +278,18 @@ export function inferActions(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Ar
 
 /**
  * The next frame under every code: for frames x_BHWC returns x̂_ABHWC (A = cfg.codes), clipped
- * to [0, 1]. Row a is what code a does to each frame. Consumes params, codebook and x.
+ * to [0, 1]. Row a is what code a does to each frame. `prev_BHWC` (optional) is the frame before
+ * each, for the decoder's motion input; without it the frames are taken as still. Consumes
+ * params, codebook, x and prev.
  */
-export function predictEveryAction(p: LamParams, codebook_KD: np.Array, x_BHWC: np.Array, cfg: LamConfig): np.Array {
+export function predictEveryAction(p: LamParams, codebook_KD: np.Array, x_BHWC: np.Array, cfg: LamConfig, prev_BHWC?: np.Array): np.Array {
   const { enc, dec } = halves(p);
   tree.dispose(enc);
   const A = cfg.codes;
   const [B, H, W, C] = x_BHWC.shape;
+  const motion_BHWC = prev_BHWC ? x_BHWC.ref.sub(prev_BHWC) : np.zeros([B, H, W, C]);
   const frames = np.broadcastTo(x_BHWC.reshape([1, B, H, W, C]), [A, B, H, W, C]); // (B,H,W,C) -> (A,B,H,W,C)
   const zq = np.broadcastTo(codebook_KD.reshape([A, 1, cfg.codeDim]), [A, B, cfg.codeDim]); // (A,d) -> (A,B,d)
-  return np.clip(decodeNext(dec, frames, zq, cfg), 0, 1);
+  const motion = np.broadcastTo(motion_BHWC.reshape([1, B, H, W, C]), [A, B, H, W, C]); // (B,H,W,C) -> (A,B,H,W,C)
+  return np.clip(decodeNext(dec, frames, motion, zq, cfg), 0, 1);
 }

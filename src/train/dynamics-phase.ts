@@ -108,7 +108,20 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
   const lam = cfg.data.trueActions ? null : await loadLam(cfg.data.lam);
   await mkdir(out, { recursive: true });
   log(`dynamics: token cache for ${ds.dir} (tokenizer ${tokenizer.source}, actions ${lam ? lam.source : "true"})`);
-  const cache = await tokenCache(out, ds, { tokenizer, lam, chunk: cfg.data.chunk });
+  const started = Date.now();
+  const cache = await tokenCache(out, ds, {
+    tokenizer,
+    lam,
+    chunk: cfg.data.chunk,
+    backend: cfg.train.backend,
+    threads: cfg.train.threads,
+    onProgress: (done, total) => {
+      if (done % 25 === 0 || done === total) {
+        const s = (Date.now() - started) / 1000;
+        log(`dynamics: token cache ${done}/${total} episodes, ${s.toFixed(0)} s, ETA ${((s / done) * (total - done)).toFixed(0)} s`);
+      }
+    },
+  });
   tree.dispose(tokenizer.params as unknown as ParamTree);
   tokenizer.codebook_KD.dispose();
   if (lam) disposeLam(lam);

@@ -23,6 +23,8 @@ import type { Split } from "../data/format.js";
 import { writeClip } from "../data/loader.js";
 import type { Dataset } from "../data/loader.js";
 import type { DecodedEpisode } from "../data/shard-reader.js";
+import { compileOrt } from "../onnx/compiled.js";
+import type { CompiledFunction } from "../onnx/compiled.js";
 import { tokenize, tokensPerFrame } from "../models/tokenizer.js";
 import { inferActions } from "../models/lam.js";
 import type { LoadedTokenizer } from "../world/tokenizer-io.js";
@@ -67,7 +69,42 @@ export interface TokenCacheSources {
   /** The LAM, or null for the dataset's true actions. */
   lam: LoadedLam | null;
   chunk: number;
+  /** Where the frozen tokenizer runs: "ort" (onnxruntime, several times faster) or "jax". */
+  backend?: "ort" | "jax";
+  /** onnxruntime threads (0 = all cores). */
+  threads?: number;
   onProgress?: (episodesDone: number, total: number) => void;
+}
+
+type Encode = (p: ParamTree, cb: np.Array, x: np.Array) => Promise<Int32Array>;
+
+/** The tokenizer's encoder as one call per clip batch: jit, or onnxruntime compiled per shape. */
+function encoder(t: LoadedTokenizer, backend: "ort" | "jax", threads: number): { encode: Encode; dispose: () => Promise<void> } {
+  const tc = t.config;
+  const f = (p: ParamTree, cb: np.Array, x: np.Array) => tokenize(p as never, cb, x, tc);
+  if (backend === "jax") {
+    const fn = jit(f as never) as unknown as OwnedFunction<typeof f>;
+    return {
+      encode: async (p, cb, x) => (await fn(p, cb, x).data()) as Int32Array,
+      dispose: async () => fn.dispose(),
+    };
+  }
+  const compiled = new Map<string, Promise<CompiledFunction>>();
+  return {
+    async encode(p, cb, x) {
+      const key = x.shape.join("x");
+      let c = compiled.get(key);
+      if (!c) {
+        c = compileOrt(f as never, [p, cb, x] as never, { threads: threads || undefined });
+        compiled.set(key, c);
+      }
+      const out = (await (await c).run(p as never, cb as never, x as never)) as unknown as np.Array;
+      return (await out.data()) as Int32Array;
+    },
+    async dispose() {
+      for (const c of compiled.values()) await (await c).dispose();
+    },
+  };
 }
 
 /** Chunks [start, length) covering T frames; `overlap` frames shared between neighbours. */
@@ -121,7 +158,7 @@ export async function tokenCache(dir: string, ds: Dataset, src: TokenCacheSource
   const [H, W] = ds.manifest.size;
   if (H !== tc.height || W !== tc.width) throw new Error(`token cache: ${ds.dir} has ${H}×${W} frames, tokenizer ${t.source} wants ${tc.height}×${tc.width}`);
   const depthInv = 1 / depthScale(ds.manifest.depth);
-  const tok = jit(((p: ParamTree, cb: np.Array, x: np.Array) => tokenize(p as never, cb, x, tc)) as never) as unknown as OwnedFunction<(p: ParamTree, cb: np.Array, x: np.Array) => np.Array>;
+  const tok = encoder(t, src.backend ?? "ort", src.threads ?? 0);
   const lamFn = src.lam
     ? (jit(((p: ParamTree, cb: np.Array, x: np.Array) => inferActions(p as never, cb, x, src.lam!.config)) as never) as unknown as OwnedFunction<(p: ParamTree, cb: np.Array, x: np.Array) => np.Array>)
     : null;
@@ -137,7 +174,7 @@ export async function tokenCache(dir: string, ds: Dataset, src: TokenCacheSource
     const ep = ds.readEpisode(e.id);
     for (const group of byLength(chunks(e.frames, src.chunk, 0))) {
       const x = frameArray(ep, group, tc.channels, depthInv);
-      const out = (await tok(tree.ref(t.params as unknown as ParamTree), t.codebook_KD.ref, x).data()) as Int32Array;
+      const out = await tok.encode(tree.ref(t.params as unknown as ParamTree), t.codebook_KD.ref, x);
       const T = group[0][1];
       group.forEach(([s], b) => tokens.set(out.subarray(b * T * N, (b + 1) * T * N), (e.offset + s) * N));
     }
@@ -161,7 +198,7 @@ export async function tokenCache(dir: string, ds: Dataset, src: TokenCacheSource
     }
     src.onProgress?.(i + 1, episodes.length);
   }
-  tok.dispose();
+  await tok.dispose();
   lamFn?.dispose();
   const index: TokenCacheIndex = { format: "worldkit-token-cache", version: 1, ...want, N, K: tc.codes, A, episodes };
   const all = new Int32Array(F * (N + 1));

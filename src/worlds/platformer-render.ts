@@ -49,6 +49,23 @@ const PLAYER_SPRITE = makeSprite([
   ".22..22.",
   ".44..44.",
 ]);
+// The pose while the jump key is held (on the ground or in the air): arms up, legs apart, and
+// drawn with body and detail colours swapped. Holding jump in mid-air changes nothing in the
+// physics, so without a pose a held jump would be invisible in the video, as in most real games
+// the sprite shows the input.
+const PLAYER_JUMP_SPRITE = makeSprite([
+  "3.1111.3",
+  "31111113",
+  "..3333..",
+  "..33343.",
+  "..3333..",
+  ".111111.",
+  ".111111.",
+  ".111111.",
+  ".222222.",
+  "22....22",
+  "44....44",
+]);
 // Palette: 1 body, 2 white, 3 black.
 const ENEMY_SPRITE = makeSprite([
   "..1111..",
@@ -100,8 +117,9 @@ export function renderPlatformer(world: PlatformerWorld, height: number, width: 
     blitSprite(canvas, ENEMY_SPRITE, x0, (e.y - ENEMY_H) * s, x0 + ENEMY_W * s, e.y * s, enemyPalette, DEPTH_SPRITE, e.vx < 0);
   }
   const px0 = (world.x - PLAYER_W / 2 - left) * s;
-  const playerPalette = [theme.player, theme.playerDetail, SKIN, BLACK];
-  blitSprite(canvas, PLAYER_SPRITE, px0, (world.y - PLAYER_H) * s, px0 + PLAYER_W * s, world.y * s, playerPalette, DEPTH_SPRITE, world.facing < 0);
+  const jumpHeld = world.jumpHeld;
+  const playerPalette = jumpHeld ? [theme.playerDetail, theme.player, SKIN, BLACK] : [theme.player, theme.playerDetail, SKIN, BLACK];
+  blitSprite(canvas, jumpHeld ? PLAYER_JUMP_SPRITE : PLAYER_SPRITE, px0, (world.y - PLAYER_H) * s, px0 + PLAYER_W * s, world.y * s, playerPalette, DEPTH_SPRITE, world.facing < 0);
   return toFrame(canvas);
 }
 

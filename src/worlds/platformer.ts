@@ -88,6 +88,11 @@ export class PlatformerWorld implements World {
     return this.x - CAMERA_LEAD * VIEW_H;
   }
 
+  /** Whether the last action held the jump key (the sprite shows it). */
+  get jumpHeld(): boolean {
+    return ACTION_JUMP[this.lastAction] ?? false;
+  }
+
   step(action: number): void {
     if (!Number.isInteger(action) || action < 0 || action >= PLATFORMER_ACTIONS.length) {
       throw new Error(`platformer.ts step: action must be an integer in 0..${PLATFORMER_ACTIONS.length - 1}, got ${action}`);

@@ -57,6 +57,28 @@ describe("platformer physics", () => {
     }
   });
 
+  it("shows a held jump key as a pose: same physics in the air, different pixels", () => {
+    const a = new PlatformerWorld(4);
+    const b = new PlatformerWorld(4);
+    for (const w of [a, b]) {
+      w.step(NOOP);
+      w.step(JUMP);
+      w.step(NOOP);
+    }
+    a.step(NOOP);
+    b.step(JUMP);
+    expect(b.onGround).toBe(false);
+    expect([b.x, b.y, b.vy]).toEqual([a.x, a.y, a.vy]);
+    expect(b.jumpHeld).toBe(true);
+    expect(a.jumpHeld).toBe(false);
+    const fa = a.render(64, 64).rgb;
+    const fb = b.render(64, 64).rgb;
+    let changed = 0;
+    for (let i = 0; i < fa.length; i += 3) if (fa[i] !== fb[i] || fa[i + 1] !== fb[i + 1] || fa[i + 2] !== fb[i + 2]) changed++;
+    expect(changed).toBeGreaterThanOrEqual(8);
+    expect(changed).toBeLessThan(60);
+  });
+
   it("falls where there is no ground, at capped speed, then respawns on solid ground", () => {
     const world = new PlatformerWorld(9);
     world.level.ensure(200);
