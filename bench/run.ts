@@ -134,13 +134,17 @@ const BENCHES: Bench[] = [
   {
     name: "session",
     script: "bench/session.ts",
-    threads: [2],
+    threads: [1, 2],
     render(results) {
       const r = results[0];
       if (r.skipped) return `### WorldSession step (skipped: ${r.skipped as string})`;
+      const n = (v: unknown) => (typeof v === "number" ? v : "–");
+      const rows = results.flatMap((x) =>
+        (x.rows as Row[]).map((b) => [b.backend as string, String(x.threads), b.median as number, b.p99 as number, n(b.sample), n(b.decode), b.at10 as number, b.atEnd as number, `${(b.ratio as number).toFixed(3)} @ ${b.ratioStep as number}`, x.load as number]),
+      );
       return (
-        `### WorldSession step on ${r.world as string} (${r.size as string}, default backend, random actions)\n\n` +
-        table(["threads", "median ms", "p99 ms", "ms @ step 10", "ms @ step 10,000", "ratio", "load"], [[String(r.threads), r.median as number, r.p99 as number, r.at10 as number, r.at10k as number, r.ratio as number, r.load as number]])
+        `### WorldSession step on ${r.world as string} (${r.size as string}, random actions)\n\n` +
+        table(["backend", "threads", "median ms", "p99 ms", "dynamics ms", "decoder ms", "ms @ step 10", "ms @ late step", "ratio @ step", "load"], rows)
       );
     },
   },

@@ -19,6 +19,7 @@ import { evalWorld } from "../eval/world-eval.js";
 import { disposeWorld, loadWorld } from "../world/dynamics-io.js";
 import { ACTIONS_FILE, writeActionsFile } from "../world/calibration.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
+import { BACKEND_FLAGS, backendFlags } from "./backend-flags.js";
 import type { Command } from "./command.js";
 import { Progress } from "../core/progress.js";
 
@@ -38,20 +39,22 @@ const USAGE = `worldkit eval <what> [options]
       and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).
 
   world --world PATH --data DIR [--lam PATH] [--tokenizer PATH] [--starts 8] [--seed 0]
-      [--quick] [--skip-timing] [--json]
+      [--quick] [--skip-timing] [--backend jax|ort] [--int8] [--threads N] [--json]
       rollouts from 4 held-out context frames with the LAM's actions (default: PATH's
       lam.safetensors; without one, DIR's true actions): psnr_t, ssim_t (steps 1..16), psnr_t4,
       delta_psnr_t4 (inferred minus random actions), drift (PSNR at 16, 32, 64), gravity
       (platformer, bounce), revisit_psnr and wall_penetration (maze3d), step_ms_median, _p99 and
       _ratio_10k. --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
-      no timing (it steps the session 10,000 times).`;
+      no timing (it steps the session 10,000 times). --backend (default ort) runs the session
+      and its timing; on ort, int8_psnr_drop (horizon-mean PSNR of fp32 minus int8 rollouts) and
+      int8_step_ms_median are measured too. --int8 makes the int8 session the main one.`;
 
 export const evalCommand: Command = {
   name: "eval",
   summary: "measure a trained model on held-out data (tokenizer, lam, world)",
   usage: USAGE,
   async run(argv) {
-    const args = parseArgs(argv, ["json", "quick", "skip-timing"]);
+    const args = parseArgs(argv, ["json", "quick", "skip-timing", "int8"]);
     const what = args.positionals[0];
     if (what === "lam") return runEvalLam(args);
     if (what === "world") return runEvalWorld(args);
@@ -123,7 +126,8 @@ async function runEvalLam(args: ReturnType<typeof parseArgs>): Promise<number> {
 }
 
 async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number> {
-  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "seed", "quick", "skip-timing", "json"], "eval world");
+  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "seed", "quick", "skip-timing", "json", ...BACKEND_FLAGS], "eval world");
+  const { backend, int8, threads } = backendFlags(args, "eval world");
   const json = !!args.flags.json;
   const path = requireFlag(args, "world", "eval world");
   const ds = openDataset(requireFlag(args, "data", "eval world"));
@@ -134,7 +138,7 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
   try {
     const quick = !!args.flags.quick;
     const timing = args.flags["skip-timing"] ? (false as const) : undefined;
-    const r = await evalWorld(world, ds, { lam, quick, timing, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
+    const r = await evalWorld(world, ds, { lam, quick, timing, backend, int8, threads, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
     if (json) console.log(JSON.stringify(r));
     else {
       const f = (v: number | null, d = 2) => (v === null || Number.isNaN(v) ? "n/a" : v.toFixed(d));
@@ -143,7 +147,8 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
       console.log(`  psnr_t4 ${f(r.psnr_t4)} dB   delta_psnr_t4 ${f(r.delta_psnr_t4)} dB   ssim_t4 ${f(r.ssim_t[3], 3)}`);
       console.log(`  drift ${Object.entries(r.drift).map(([k, v]) => `@${k} ${f(v)}`).join("   ")}`);
       console.log(`  gravity ${f(r.gravity, 3)}   revisit_psnr ${f(r.revisit_psnr)}   wall_penetration ${f(r.wall_penetration, 3)}`);
-      console.log(`  step_ms median ${f(r.step_ms_median)}   p99 ${f(r.step_ms_p99)}   ratio_10k ${f(r.step_ms_ratio_10k, 3)}`);
+      console.log(`  step_ms median ${f(r.step_ms_median)}   p99 ${f(r.step_ms_p99)}   ratio_10k ${f(r.step_ms_ratio_10k, 3)}   (${r.backend}${r.int8 ? " int8" : ""})`);
+      console.log(`  int8 psnr drop ${f(r.int8_psnr_drop)} dB   int8 step_ms median ${f(r.int8_step_ms_median)}`);
       for (const n of r.notes) console.log(`  note: ${n}`);
     }
   } finally {

@@ -15,6 +15,7 @@ import { disposeWorld, loadWorld } from "../world/dynamics-io.js";
 import { WorldSession } from "../world/session.js";
 import type { StepResult } from "../world/session.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
+import { BACKEND_FLAGS, BACKEND_USAGE, backendFlags } from "./backend-flags.js";
 import type { Command } from "./command.js";
 import { Progress } from "../core/progress.js";
 
@@ -31,7 +32,8 @@ const USAGE = `worldkit rollout --world PATH --actions A,B,... --out out.gif [op
   --tokenizer RUN    tokenizer to use with a run folder that does not name one
   --scale K          pixel scale of the GIF (default 4)
   --fps F            frames per second (default 10)
-  --json             print the per-step timings as JSON`;
+  --json             print the per-step timings as JSON
+${BACKEND_USAGE}`;
 
 /** "right*3,jump" → ["right", "right", "right", "jump"]. */
 export function parseActionList(list: string): string[] {
@@ -61,8 +63,9 @@ export const rollout: Command = {
   summary: "drive a world with a list of actions and save the dream as a GIF (RGB | depth)",
   usage: USAGE,
   async run(argv) {
-    const args = parseArgs(argv, ["json"]);
-    checkFlags(args, ["world", "actions", "from", "episode", "context", "seed", "temperature", "sample-steps", "tokenizer", "scale", "fps", "out", "json"], "rollout");
+    const args = parseArgs(argv, ["json", "int8"]);
+    checkFlags(args, ["world", "actions", "from", "episode", "context", "seed", "temperature", "sample-steps", "tokenizer", "scale", "fps", "out", "json", ...BACKEND_FLAGS], "rollout");
+    const backend = backendFlags(args, "rollout");
     const worldPath = requireFlag(args, "world", "rollout");
     const actions = parseActionList(requireFlag(args, "actions", "rollout"));
     const out = requireFlag(args, "out", "rollout");
@@ -74,6 +77,7 @@ export const rollout: Command = {
     const H = tc.height;
     const W = tc.width;
     const session = new WorldSession(world, {
+      ...backend,
       seed: intFlag(args, "seed", 0),
       temperature,
       sampleSteps: args.flags["sample-steps"] ? intFlag(args, "sample-steps", 1) : undefined,
@@ -117,7 +121,7 @@ export const rollout: Command = {
     session.dispose();
     disposeWorld(world);
     const sorted = [...ms].sort((x, y) => x - y);
-    const summary = { out, frames: gifFrames.length, step_ms_median: sorted[Math.floor(sorted.length / 2)], step_ms: ms.map((m) => Math.round(m * 100) / 100) };
+    const summary = { out, backend: backend.backend, int8: backend.int8, frames: gifFrames.length, step_ms_median: sorted[Math.floor(sorted.length / 2)], step_ms: ms.map((m) => Math.round(m * 100) / 100) };
     if (json) console.log(JSON.stringify(summary));
     else console.log(`wrote ${out}: ${gifFrames.length} frames (context + ${actions.length} steps), median step ${summary.step_ms_median.toFixed(1)} ms`);
     return 0;

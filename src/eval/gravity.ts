@@ -12,7 +12,7 @@
  * and in at least one sample. Rising objects are left out: for them "higher" is the right answer.
  *
  * Locating is by colour, which the worlds keep distinctive (src/worlds/palette.ts): the player's
- * body colour of the frame's theme, searched in the columns where the camera keeps the player
+ * body colour of the frame's theme (or its detail colour: the jump pose swaps them), searched in the columns where the camera keeps the player
  * (state: player.x − cameraX tiles from the left edge); a ball by its own colour. A ball's y is
  * the centroid of its pixels. The player's is its feet (the state's y): the top edge of the body
  * colour (the sprite's cap is row 0) plus PLAYER_H. Measured on rendered 64×64 frames of 14 seeds
@@ -27,7 +27,7 @@ import { ARENA, PADDLE_Y } from "../worlds/bounce.js";
 import { BALL_COLORS, PLATFORMER_THEMES } from "../worlds/palette.js";
 import { DEATH_Y, PLAYER_H, PLAYER_W, VIEW_H } from "../worlds/platformer-level.js";
 import { BOUNCE_GRAVITY } from "../worlds/bounce.js";
-import { PLATFORMER_GRAVITY } from "../worlds/platformer.js";
+import { PLATFORMER_ACTIONS, PLATFORMER_GRAVITY } from "../worlds/platformer.js";
 import type { WorldState } from "../worlds/types.js";
 
 /** Largest L1 distance (0..765) from the reference colour for a pixel to count as the object's. */
@@ -51,6 +51,8 @@ export interface Target {
   /** Human name ("player", "ball red"). */
   name: string;
   color: number;
+  /** Other colours that also count (the platformer player's body in its jump pose). */
+  altColors?: number[];
   /** Column range [x0, x1) to search, pixels (whole frame when absent). */
   columns?: [number, number];
   /** Which y to locate: the pixels' centroid, or the top edge (first row with ≥ 2 pixels). */
@@ -65,7 +67,7 @@ function unpack(c: number): [number, number, number] {
 
 /** Centroid of the pixels of `t.color` in an H·W·3 byte frame; null when too few match. */
 export function locate(rgb: Uint8Array, H: number, W: number, t: Target): Located | null {
-  const [r, g, b] = unpack(t.color);
+  const refs = [t.color, ...(t.altColors ?? [])].map(unpack);
   const [x0, x1] = t.columns ?? [0, W];
   let sx = 0;
   let sy = 0;
@@ -75,7 +77,7 @@ export function locate(rgb: Uint8Array, H: number, W: number, t: Target): Locate
     let inRow = 0;
     for (let x = Math.max(0, x0); x < Math.min(W, x1); x++) {
       const o = (y * W + x) * 3;
-      if (Math.abs(rgb[o] - r) + Math.abs(rgb[o + 1] - g) + Math.abs(rgb[o + 2] - b) > COLOUR_TOLERANCE) continue;
+      if (!refs.some(([r, g, b]) => Math.abs(rgb[o] - r) + Math.abs(rgb[o + 1] - g) + Math.abs(rgb[o + 2] - b) <= COLOUR_TOLERANCE)) continue;
       sx += x + 0.5;
       sy += y + 0.5;
       n++;
@@ -91,6 +93,8 @@ export function locate(rgb: Uint8Array, H: number, W: number, t: Target): Locate
 interface PlatformerState {
   theme: string;
   cameraX: number;
+  /** The action that led into this frame (its jump flag decides the sprite's pose). */
+  action: number;
   player: { x: number; y: number; vy: number; onGround: boolean };
 }
 
@@ -102,7 +106,10 @@ export function playerTarget(state: WorldState, H: number, W: number): Target {
   const px = H / VIEW_H; // pixels per tile
   // The camera keeps the player at a fixed column: (x − cameraX) tiles from a square view's left.
   const left = ((s.player.x - s.cameraX - VIEW_H / 2) * px + W / 2) - (PLAYER_W / 2) * px;
-  return { name: "player", color: theme.player, columns: [Math.floor(left - px), Math.ceil(left + (PLAYER_W + 1) * px)], anchor: "top", yOffset: PLAYER_H / VIEW_H };
+  // While jump is held the sprite swaps body and detail colours (platformer-render.ts); the
+  // detail colour is only searched then, as some themes have it in the scenery too.
+  const jumpHeld = PLATFORMER_ACTIONS[s.action]?.includes("jump") ?? false;
+  return { name: "player", color: theme.player, ...(jumpHeld ? { altColors: [theme.playerDetail] } : {}), columns: [Math.floor(left - px), Math.ceil(left + (PLAYER_W + 1) * px)], anchor: "top", yOffset: PLAYER_H / VIEW_H };
 }
 
 interface BounceState {

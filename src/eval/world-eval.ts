@@ -16,8 +16,10 @@
  * token cache did (src/train/token-cache.ts), so the codes mean what they meant in training.
  * Context frame j is given the code of the transition into it.
  *
- * int8: the session runs on jax-js only (there is no int8 dtype); src/onnx can quantize exported
- * graphs, but no session step runs on it yet, so the int8 fields are null with a note.
+ * Backend: the session runs on `backend` (default ort, onnxruntime). On ort, the same starts and
+ * actions are also rolled out with int8 weights (fp32 when `int8` makes int8 the main session):
+ * int8_psnr_drop is the horizon-mean PSNR of the fp32 rollouts minus that of the int8 ones, and
+ * int8_step_ms_median the int8 session's median step (with timing on).
  */
 import { jit, np, tree } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
@@ -32,6 +34,7 @@ import { inferActions } from "../models/lam.js";
 import type { LoadedWorld } from "../world/dynamics-io.js";
 import type { LoadedLam } from "../world/lam-io.js";
 import { WorldSession } from "../world/session.js";
+import type { SessionBackend } from "../world/session.js";
 import type { WorldState } from "../worlds/types.js";
 import { fallingTargets, scoreGravity } from "./gravity.js";
 import type { GravityCase, GravityResult } from "./gravity.js";
@@ -84,6 +87,12 @@ export interface WorldEvalOptions {
   /** Timed steps and the late step of the ratio; false skips timing. Default 1,000 / 10,000. */
   timing?: { steps: number; ratioStep: number } | false;
   onProgress?: (stage: string) => void;
+  /** Where the session runs. Default "ort". */
+  backend?: SessionBackend;
+  /** The main session has int8 weights (ort only). Default false. */
+  int8?: boolean;
+  /** onnxruntime threads (default all cores). */
+  threads?: number;
 }
 
 export interface WorldEvalResult {
@@ -106,6 +115,9 @@ export interface WorldEvalResult {
   timing: TimingResult | null;
   int8_psnr_drop: number | null;
   int8_step_ms_median: number | null;
+  backend: SessionBackend;
+  /** The main session's weights were int8. */
+  int8: boolean;
   actions: "lam" | "true";
   starts: number;
   env: string;
@@ -203,7 +215,10 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
   const depthInv = ds.manifest.depth === "none" ? 0 : 1 / depthScale(ds.manifest.depth);
   const frameSize = H * W * tc.channels;
   const codes = new ActionCodes(lam, dc.actions, Math.max(2, opts.lamChunk ?? 4), depthInv, names);
-  const session = new WorldSession(world, { seed });
+  const backend = opts.backend ?? "ort";
+  const int8 = !!opts.int8;
+  const sessionOpts = { backend, int8, threads: opts.threads };
+  const session = new WorldSession(world, { seed, ...sessionOpts });
   const roll = sessionRoller(session);
 
   let held: EpisodeEntry[] = ds.manifest.episodes.filter((e) => e.split === "val");
@@ -240,6 +255,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
     const psnrAt: number[][] = Array.from({ length }, () => []);
     const ssimAt: number[][] = Array.from({ length: HORIZON }, () => []);
     const random: number[] = [];
+    const rolled: { clip: StartClip; actions: number[]; truth: Float32Array[] }[] = [];
     const rng = hostRng(seed + 1);
     for (const [i, s] of starts.entries()) {
       progress(`rollouts ${i + 1}/${starts.length}`);
@@ -247,6 +263,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       const ep = read(s.entry.id, true);
       const truth = (t: number) => unit(ep.rgb_THWC.subarray((s.last + t) * H * W * 3, (s.last + t + 1) * H * W * 3));
       const { frames } = await roll(clip, next);
+      rolled.push({ clip, actions: next.slice(0, HORIZON), truth: Array.from({ length: HORIZON }, (_, t) => truth(t + 1)) });
       frames.forEach((f, t) => {
         const [g, r] = [unit(f.rgb), truth(t + 1)];
         psnrAt[t].push(psnr(g, r, shape)[0]);
@@ -273,7 +290,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
     let gravity: GravityResult | null = null;
     if (env === "platformer" || env === "bounce") {
       const found = await moments((st) => fallingTargets(env, st, H, W).length > 0, 2 * nStarts);
-      const samplers = Array.from({ length: samples }, (_, j) => new WorldSession(world, { seed: seed + 100 + j }));
+      const samplers = Array.from({ length: samples }, (_, j) => new WorldSession(world, { seed: seed + 100 + j, ...sessionOpts }));
       const cases: GravityCase[] = [];
       try {
         for (const [i, m] of found.entries()) {
@@ -319,7 +336,30 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       timing = await timeSession(session, { frames: clip.context, count: clip.count, actions: clip.contextActions }, { ...t, seed });
       if (t.ratioStep !== 10_000) notes.push(`step_ms_ratio_10k is the cost at step ${t.ratioStep} over step 10 (quick)`);
     }
-    notes.push("int8: the session runs on jax-js, which has no int8 path; no int8 session step exists in src/onnx yet, so int8_psnr_drop and int8_step_ms_median are null");
+    let int8Drop: number | null = null;
+    let int8Ms: number | null = null;
+    if (backend === "ort") {
+      progress("int8");
+      const other = new WorldSession(world, { seed, ...sessionOpts, int8: !int8 });
+      try {
+        const otherPsnr: number[] = [];
+        for (const r of rolled) {
+          const { frames } = await sessionRoller(other)(r.clip, r.actions);
+          frames.forEach((f, t) => otherPsnr.push(psnr(unit(f.rgb), r.truth[t], shape)[0]));
+        }
+        const mainPsnr = mean(psnrAt.slice(0, HORIZON).flat());
+        int8Drop = int8 ? mean(otherPsnr) - mainPsnr : mainPsnr - mean(otherPsnr);
+        if (timing) {
+          const { clip } = await clipEndingAt(starts[0].entry, starts[0].last, 0);
+          const steps = timing.steps;
+          const t8 = await timeSession(other, { frames: clip.context, count: clip.count, actions: clip.contextActions }, { steps, ratioStep: Math.max(20, steps), seed });
+          int8Ms = int8 ? timing.step_ms_median : t8.step_ms_median;
+          if (int8) notes.push(`step_ms_* are of the int8 session; the fp32 one's median is ${t8.step_ms_median.toFixed(2)} ms`);
+        }
+      } finally {
+        other.dispose();
+      }
+    } else notes.push("int8: jax-js has no int8 path; int8_psnr_drop and int8_step_ms_median need --backend ort");
 
     return {
       psnr_t,
@@ -338,8 +378,10 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       step_ms_p99: timing?.step_ms_p99 ?? null,
       step_ms_ratio_10k: timing?.step_ms_ratio ?? null,
       timing,
-      int8_psnr_drop: null,
-      int8_step_ms_median: null,
+      int8_psnr_drop: int8Drop,
+      int8_step_ms_median: int8Ms,
+      backend,
+      int8,
       actions: lam ? "lam" : "true",
       starts: starts.length,
       env,

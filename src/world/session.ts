@@ -7,34 +7,37 @@
  *   s.reset();                                  // back to just after start, same seed
  *
  * Each step samples the new frame's tokens with MaskGIT (`sampleSteps` passes of the dynamics
- * over the new frame only, against the per-layer temporal KV caches of the past frames), then
- * one more pass with the final tokens, whose cache rows are kept: the cache then holds exactly
- * what the full block-causal forward over unmasked frames computes. The sampling passes use a
- * reference to the old caches and discard what they append. The tokenizer decoder is stepped
- * the same way (src/world/frame-decoder.ts).
+ * over the new frame only, against the per-layer temporal KV caches of the past frames; the
+ * iteration is src/world/sampling.ts), then one more pass with the final tokens, whose cache
+ * rows are kept: the cache then holds exactly what the full block-causal forward over unmasked
+ * frames computes. The sampling passes discard what they append. The tokenizer decoder is
+ * stepped the same way (src/world/frame-decoder.ts).
+ *
+ * Backends (`backend`): "ort" (default in Node) runs the passes as exported ONNX graphs on
+ * onnxruntime, optionally with int8 weights (session-ort.ts); "jax" runs them jitted on jax-js
+ * (session-jax.ts), the browser's backend. Both sample the same tokens from the same seed.
  *
  * Bounded: both stacks trim their caches to their window (the dynamics' `timeWindow`, the
  * decoder's `decoderWindow`), so cost per step and memory are flat however long the session
- * runs. Seeded: the noise of step i comes from (seed, i), so the same seed and actions give
+ * runs. Seeded: the noise of step i comes from (seed, i) (host-side uniforms), so the same seed and actions give
  * the same frames, also after `reset()`.
  *
  * `start({ image })`: an RGB frame has no depth; the depth channel is filled with zeros (not
  * predicted) before tokenizing, and the decoded depth of later frames is the model's own.
  */
-import { jit, np, tree } from "../core/jax.js";
-import type { OwnedFunction } from "../core/jax.js";
-import { makeKey, splitKey } from "../core/keys.js";
+import { np, tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
-import type { KVCache } from "../nn/attention.js";
-import { boolArray, dynamicsStep } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
-import { gumbelNoise, maskgitIteration, maskgitSchedule } from "../models/maskgit.js";
+import { maskgitSchedule } from "../models/maskgit.js";
 import { tokenize } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
-import { decodeFrameStep, decoderHalf } from "./frame-decoder.js";
-import type { DecoderParams } from "./frame-decoder.js";
+import { JaxStepper } from "./session-jax.js";
+import { frameUniforms } from "./sampling.js";
 import type { LoadedWorld } from "./world-types.js";
 import { keep } from "../core/refs.js";
+
+/** Where the passes run: jax-js (wasm / WebGPU, everywhere) or onnxruntime (Node only, 4–6× faster). */
+export type SessionBackend = "jax" | "ort";
 
 export interface SessionOptions {
   /** Seed of the sampling noise. Default 0. */
@@ -45,8 +48,57 @@ export interface SessionOptions {
   temperature?: number;
   /** Frames the tokenizer decoder attends to (its training clip length). Default 4. */
   decoderWindow?: number;
-  /** Compile the passes with jit (per cache length). Default true. */
+  /** Compile the passes with jit (per cache length; jax backend). Default true. */
   jit?: boolean;
+  /** Default: "ort" in Node (onnxruntime-node is a dependency), "jax" elsewhere (the browser). */
+  backend?: SessionBackend;
+  /** int8 weights in the matmuls (ort backend only). Default false. */
+  int8?: boolean;
+  /** onnxruntime intra-op threads (ort backend). Default: all cores. */
+  threads?: number;
+}
+
+/**
+ * The passes of a session on one backend (session-jax.ts, session-ort.ts); the per-layer KV
+ * caches of the dynamics and of the decoder live inside.
+ */
+export interface FrameStepper {
+  /** Append a frame with known tokens to the dynamics caches. */
+  commit(tokens: Int32Array, code: number): Promise<void>;
+  /**
+   * Sample the next frame's N tokens, then commit them. `uniforms`: passes × N values in (0, 1),
+   * row i for MaskGIT pass i (sampling.ts); null at temperature 0.
+   */
+  sample(code: number, uniforms: Float32Array | null): Promise<Int32Array>;
+  /** Decode a frame (H·W·C values in [0, 1]), appending it to the decoder caches. */
+  decode(tokens: Int32Array): Promise<Float32Array>;
+  /** Frames held by the first layer's cache of each stack. */
+  cacheFrames(): { dynamics: number; decoder: number };
+  /** Drop the caches (back to no frames). */
+  clear(): void;
+  /** Where the time of the steps since the last call went (ms per part), if the stepper keeps count. */
+  timings?(): Record<string, number>;
+  dispose(): void | Promise<void>;
+}
+
+/** What a stepper reads: the session's arrays, borrowed (it takes its own references per use). */
+export interface StepperParts {
+  tokenizer: TokenizerParams;
+  codebook_KD: np.Array;
+  tokenizerConfig: TokenizerConfig;
+  dynamics: DynamicsParams;
+  dynamicsConfig: DynamicsConfig;
+}
+
+/**
+ * session-ort.ts by a variable specifier, so that bundlers (the web player) and the browser
+ * typecheck do not follow it into onnxruntime-node; only Node reaches it.
+ */
+const ORT_STEPPER_MODULE = "./session-ort.js";
+
+/** True under Node (where onnxruntime-node is installed with worldkit). */
+function inNode(): boolean {
+  return typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
 }
 
 /** Frames to start from: T·H·W·C values in [0, 1] (C = the tokenizer's channels), T = count. */
@@ -67,61 +119,45 @@ export interface StepResult {
   rgb: Uint8Array;
   /** H·W depth in [0, 1] (null for RGB-only worlds). */
   depth: Float32Array | null;
+  /** H·W·C decoded values in [0, 1], what rgb and depth are made of (C = the tokenizer's channels). */
+  pixels: Float32Array;
   /** The frame's N tokens. */
   tokens: Int32Array;
   /** Wall time of the step, milliseconds. */
   ms: number;
 }
 
-type Decode = (p: DecoderParams, codebook_KD: np.Array, tokens_BN: np.Array, caches: KVCache[] | null) => { x_BHWC: np.Array; caches: KVCache[] };
-type Iteration = (logits_BNK: np.Array, tokens_BN: np.Array, mask_BN: np.Array, gumbel_BNK: np.Array) => { tokens_BN: np.Array; mask_BN: np.Array };
-type Pass = (p: DynamicsParams, tokens: np.Array, action: np.Array, mask: np.Array, caches: KVCache[] | null) => { logits_BNK: np.Array; caches: KVCache[] };
-
 export class WorldSession {
   readonly tokenizerConfig: TokenizerConfig;
   readonly dynamicsConfig: DynamicsConfig;
   readonly actionMap: Record<string, number> | null;
+  /** The backend the passes run on. */
+  readonly backend: SessionBackend;
   private readonly tok: TokenizerParams;
   private readonly codebook: np.Array;
   private readonly dyn: DynamicsParams;
-  private readonly opts: Required<SessionOptions>;
+  private readonly opts: Required<Omit<SessionOptions, "threads">> & Pick<SessionOptions, "threads">;
   private readonly schedule: number[];
-  private dynCaches: KVCache[] | null = null;
-  private decCaches: KVCache[] | null = null;
+  private stepper: FrameStepper | null = null;
   private started: FramesInput | null = null;
   private stepIndex = 0;
-  private readonly pass: Pass;
-  private readonly iterations = new Map<number, Iteration>();
-  private readonly decode: Decode;
-  private readonly disposers: (() => void)[] = [];
 
   /** Borrows the world's arrays (takes its own references); `dispose()` releases them. */
   constructor(world: LoadedWorld, opts: SessionOptions = {}) {
     this.tokenizerConfig = world.tokenizer.config;
     this.dynamicsConfig = world.dynamics.config;
     this.actionMap = world.actionMap;
+    const d = this.dynamicsConfig;
+    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as SessionOptions;
+    this.opts = { seed: 0, sampleSteps: d.sampleSteps, temperature: d.temperature, decoderWindow: 4, jit: true, backend: inNode() ? "ort" : "jax", int8: false, ...given };
+    this.backend = this.opts.backend;
+    if (this.backend !== "jax" && this.backend !== "ort") throw new Error(`session: backend must be "jax" or "ort", got "${String(this.backend)}"`);
+    if (this.opts.int8 && this.backend !== "ort") throw new Error("session: int8 needs the ort backend (jax-js has no int8 path)");
+    if (this.backend === "ort" && !inNode()) throw new Error("session: the ort backend needs Node (onnxruntime-node); use backend \"jax\" in the browser");
+    this.schedule = maskgitSchedule(d.tokensPerFrame, this.opts.sampleSteps);
     this.tok = keep(world.tokenizer.params);
     this.codebook = world.tokenizer.codebook_KD.ref;
     this.dyn = keep(world.dynamics.params);
-    const d = this.dynamicsConfig;
-    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as SessionOptions;
-    this.opts = { seed: 0, sampleSteps: d.sampleSteps, temperature: d.temperature, decoderWindow: 4, jit: true, ...given };
-    this.schedule = maskgitSchedule(d.tokensPerFrame, this.opts.sampleSteps);
-    const pass: Pass = (p, tokens, action, mask, caches) => dynamicsStep(p, tokens, action, mask, caches, d);
-    const tc = this.tokenizerConfig;
-    const window = this.opts.decoderWindow;
-    const decode: Decode = (p, codebook, tokens, caches) => decodeFrameStep(p, codebook, tokens, caches, tc, window);
-    if (this.opts.jit) {
-      const jp = jit(pass as never) as unknown as OwnedFunction<Pass>;
-      const jd = jit(decode as never) as unknown as OwnedFunction<Decode>;
-      this.disposers.push(() => jp.dispose(), () => jd.dispose());
-      // jit takes trees of arrays, not null: the first frame (no cache yet) runs eagerly.
-      this.pass = (p, t, a, m, c) => (c ? jp(p, t, a, m, c) : pass(p, t, a, m, c));
-      this.decode = (p, cb, t, c) => (c ? jd(p, cb, t, c) : decode(p, cb, t, c));
-    } else {
-      this.pass = pass;
-      this.decode = decode;
-    }
   }
 
   /** Number of latent actions A (codes 0..A−1). */
@@ -131,7 +167,12 @@ export class WorldSession {
 
   /** Frames held by the caches now (the first layer of each stack), to check they stay bounded. */
   cacheFrames(): { dynamics: number; decoder: number } {
-    return { dynamics: this.dynCaches?.[0].k.shape[2] ?? 0, decoder: this.decCaches?.[0].k.shape[2] ?? 0 };
+    return this.stepper?.cacheFrames() ?? { dynamics: 0, decoder: 0 };
+  }
+
+  /** Milliseconds per part of the steps since the last call (ort: noise, sample, decode), or null. */
+  timings(): Record<string, number> | null {
+    return this.stepper?.timings?.() ?? null;
   }
 
   /** The action code of a key name or code; "none"/undefined = the no-action code A. */
@@ -180,98 +221,62 @@ export class WorldSession {
     const t0 = performance.now();
     const c = this.tokenizerConfig;
     const input = this.started!;
-    this.clearCaches();
+    const stepper = await this.ensureStepper();
+    stepper.clear();
     this.stepIndex = 0;
     const N = this.dynamicsConfig.tokensPerFrame;
     const T = input.count;
     const x = np.array(input.frames, { shape: [1, T, c.height, c.width, c.channels] });
-    const tokens_TN = (await tokenize(this.tokRef(), this.codebook.ref, x, c).data()) as Int32Array;
-    let last: { x: np.Array; tokens: Int32Array } | null = null;
+    const tokens_TN = (await tokenize(keep(this.tok), this.codebook.ref, x, c).data()) as Int32Array;
+    let last: { px: Float32Array; tokens: Int32Array } | null = null;
     for (let t = 0; t < T; t++) {
       const tk = tokens_TN.slice(t * N, (t + 1) * N);
-      this.commit(tk, this.actionCode(input.actions?.[t]));
-      last?.x.dispose();
-      last = { x: this.decodeNext(tk), tokens: tk };
+      await stepper.commit(tk, this.actionCode(input.actions?.[t]));
+      last = { px: await stepper.decode(tk), tokens: tk };
     }
-    return this.result(last!.x, last!.tokens, t0);
+    stepper.timings?.(); // the start is not a step
+    return this.result(last!.px, last!.tokens, t0);
   }
 
   /** Generate the next frame under `action` (a code 0..A−1 or a key name from actions.json). */
   async step(action: number | string): Promise<StepResult> {
-    if (!this.started) throw new Error("session.step: call start() first");
+    if (!this.started || !this.stepper) throw new Error("session.step: call start() first");
     const t0 = performance.now();
-    const d = this.dynamicsConfig;
-    const N = d.tokensPerFrame;
     const code = this.actionCode(action);
-    const keys = splitKey(makeKey((Math.imul(this.opts.seed + 1, 0x9e3779b1) ^ Math.imul(this.stepIndex + 1, 0x85ebca77)) | 0), this.schedule.length);
+    const noiseSeed = (Math.imul(this.opts.seed + 1, 0x9e3779b1) ^ Math.imul(this.stepIndex + 1, 0x85ebca77)) | 0;
     this.stepIndex++;
-    let tokens = np.zeros([1, N], { dtype: np.int32 });
-    let mask = boolArray(new Uint8Array(N).fill(1), [1, N]);
-    for (let i = 0; i < this.schedule.length; i++) {
-      const r = this.pass(this.dynRef(), tokens.ref, np.array([code], { shape: [1], dtype: np.int32 }), mask.ref, this.dynCaches ? (tree.ref(this.dynCaches as never) as KVCache[]) : null);
-      tree.dispose(r.caches as never);
-      const noise = gumbelNoise(keys[i], [1, N, d.codes]);
-      ({ tokens_BN: tokens, mask_BN: mask } = this.iteration(this.schedule[i])(r.logits_BNK, tokens, mask, noise));
-    }
-    mask.dispose();
-    const tk = (await tokens.data()) as Int32Array;
-    this.commit(tk, code);
-    return this.result(this.decodeNext(tk), tk, t0);
+    const uniforms = this.opts.temperature > 0 ? frameUniforms(noiseSeed, this.schedule.length, this.dynamicsConfig.tokensPerFrame) : null;
+    const tk = await this.stepper.sample(code, uniforms);
+    return this.result(await this.stepper.decode(tk), tk, t0);
   }
 
-  /** Free the session's references and compiled functions. */
+  /** Free the session's references and compiled functions (onnxruntime sessions are released in the background). */
   dispose(): void {
-    this.clearCaches();
+    const stepper = this.stepper;
+    this.stepper = null;
+    const done = stepper?.dispose();
+    if (done) done.catch((e: unknown) => console.error(`session: releasing onnxruntime sessions failed: ${String(e)}`));
     tree.dispose(this.tok as unknown as ParamTree);
     tree.dispose(this.dyn as unknown as ParamTree);
     this.codebook.dispose();
-    for (const f of this.disposers) f();
   }
 
-  /** The iteration that leaves `hiddenAfter` tokens hidden (jitted once per schedule entry). */
-  private iteration(hiddenAfter: number): Iteration {
-    let f = this.iterations.get(hiddenAfter);
-    if (!f) {
-      const temperature = this.opts.temperature;
-      const g: Iteration = (l, t, m, n) => maskgitIteration(l, t, m, n, temperature, hiddenAfter);
-      if (this.opts.jit) {
-        const jg = jit(g as never) as unknown as OwnedFunction<Iteration>;
-        this.disposers.push(() => jg.dispose());
-        f = (l, t, m, n) => jg(l, t, m, n);
-      } else f = g;
-      this.iterations.set(hiddenAfter, f);
+  /** The stepper of the chosen backend, made on first use (the ort one is loaded then). */
+  private async ensureStepper(): Promise<FrameStepper> {
+    if (this.stepper) return this.stepper;
+    const parts: StepperParts = { tokenizer: this.tok, codebook_KD: this.codebook, tokenizerConfig: this.tokenizerConfig, dynamics: this.dyn, dynamicsConfig: this.dynamicsConfig };
+    const o = this.opts;
+    const common = { schedule: this.schedule, temperature: o.temperature, decoderWindow: o.decoderWindow };
+    if (this.backend === "jax") this.stepper = new JaxStepper(parts, { ...common, jit: o.jit });
+    else {
+      const mod = (await import(/* @vite-ignore */ ORT_STEPPER_MODULE)) as { OrtStepper: new (p: StepperParts, opts: object) => FrameStepper };
+      this.stepper = new mod.OrtStepper(parts, { ...common, int8: o.int8, threads: o.threads });
     }
-    return f;
+    return this.stepper;
   }
 
-  /** Append a frame with known tokens to the dynamics caches (the pass whose cache is kept). */
-  private commit(tokens: Int32Array, code: number): void {
-    const N = this.dynamicsConfig.tokensPerFrame;
-    const r = this.pass(
-      this.dynRef(),
-      np.array(tokens, { shape: [1, N], dtype: np.int32 }),
-      np.array([code], { shape: [1], dtype: np.int32 }),
-      boolArray(new Uint8Array(N), [1, N]),
-      this.dynCaches,
-    );
-    r.logits_BNK.dispose();
-    this.dynCaches = r.caches;
-  }
-
-  private decodeNext(tokens: Int32Array): np.Array {
-    const r = this.decode(
-      keep(decoderHalf(this.tok)),
-      this.codebook.ref,
-      np.array(tokens, { shape: [1, tokens.length], dtype: np.int32 }),
-      this.decCaches,
-    );
-    this.decCaches = r.caches;
-    return r.x_BHWC;
-  }
-
-  private async result(x_1HWC: np.Array, tokens: Int32Array, t0: number): Promise<StepResult> {
+  private result(px: Float32Array, tokens: Int32Array, t0: number): StepResult {
     const c = this.tokenizerConfig;
-    const px = (await x_1HWC.data()) as Float32Array;
     const HW = c.height * c.width;
     const rgb = new Uint8Array(HW * 3);
     const depth = c.channels === 4 ? new Float32Array(HW) : null;
@@ -279,21 +284,6 @@ export class WorldSession {
       for (let k = 0; k < 3; k++) rgb[i * 3 + k] = Math.round(px[i * c.channels + k] * 255);
       if (depth) depth[i] = px[i * 4 + 3];
     }
-    return { rgb, depth, tokens, ms: performance.now() - t0 };
-  }
-
-  private tokRef(): TokenizerParams {
-    return keep(this.tok);
-  }
-
-  private dynRef(): DynamicsParams {
-    return keep(this.dyn);
-  }
-
-  private clearCaches(): void {
-    if (this.dynCaches) tree.dispose(this.dynCaches as never);
-    if (this.decCaches) tree.dispose(this.decCaches as never);
-    this.dynCaches = null;
-    this.decCaches = null;
+    return { rgb, depth, pixels: px, tokens, ms: performance.now() - t0 };
   }
 }

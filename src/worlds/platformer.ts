@@ -270,25 +270,41 @@ export class PlatformerWorld implements World {
   }
 }
 
-/** Relative frequencies of the randomly held actions (noop, left, right, jump, left+jump, right+jump). */
-const POLICY_WEIGHTS = [0.12, 0.12, 0.33, 0.09, 0.09, 0.25];
+/** Relative frequencies of the held directions (left, none, right). */
+const DIRECTION_WEIGHTS = [0.2, 0.25, 0.55];
+/** Chance that a fresh jump-key choice presses it. */
+const JUMP_PRESS_CHANCE = 0.35;
+/** Jump-key holds are shorter than direction holds: people tap it and hold it for height. */
+const JUMP_HOLD_MAX = 6;
 
 /**
- * Mostly runs right, sometimes left, idles or hops in place; when running towards a gap, a wall or
- * an enemy it jumps, so progress is made and jumps happen in varied situations.
+ * Mostly runs right, sometimes left or idles, with the direction held 3–15 steps; the jump key is
+ * pressed and released on its own clock (holds of 1–6 steps), as a person taps jump while holding
+ * a direction. When running towards a gap, a wall or an enemy it jumps, so progress is made and
+ * jumps happen in varied situations.
  */
 export function platformerPolicy(seed: number): Policy {
   const rng = hostRng(mixSeed(seed, 2));
-  const held = new Persistent<number>(rng);
+  const direction = new Persistent<number>(rng);
+  const jump = new Persistent<boolean>(rng, 1, JUMP_HOLD_MAX);
   return {
     next(world: World): number {
       if (!(world instanceof PlatformerWorld)) throw new Error("platformer.ts policy: expects a PlatformerWorld");
-      const action = held.next(() => pickWeighted(rng, POLICY_WEIGHTS));
-      const dir = ACTION_DIR[action];
-      if (dir !== 0 && world.onGround && rng() < 0.9 && world.hazardAhead(dir, 0.75)) return dir > 0 ? 5 : 4;
-      return action;
+      const dir = direction.next(() => pickWeighted(rng, DIRECTION_WEIGHTS) - 1);
+      let jumping = jump.next(() => rng() < JUMP_PRESS_CHANCE);
+      if (dir !== 0 && world.onGround && rng() < 0.9 && world.hazardAhead(dir, 0.75)) {
+        jumping = true;
+        jump.hold(true);
+      }
+      return actionOf(dir, jumping);
     },
   };
+}
+
+/** The action id of a direction (−1, 0, 1) and a jump flag. */
+function actionOf(dir: number, jumping: boolean): number {
+  if (jumping) return dir < 0 ? 4 : dir > 0 ? 5 : 3;
+  return dir < 0 ? 1 : dir > 0 ? 2 : 0;
 }
 
 export const PLATFORMER: WorldFactory = {

@@ -1,0 +1,30 @@
+/**
+ * `--backend jax|ort`, `--int8` and `--threads N`, shared by play, rollout and eval world: which
+ * engine runs the session's passes (src/world/session.ts). Default ort: onnxruntime-node is
+ * installed with worldkit and is 4–6× faster than jax-js's wasm kernels here.
+ */
+import type { SessionBackend } from "../world/session.js";
+import { intFlag, UsageError } from "./args.js";
+import type { parseArgs } from "./args.js";
+
+export const BACKEND_FLAGS = ["backend", "int8", "threads"];
+
+export const BACKEND_USAGE = `  --backend B        jax | ort: where the session runs (default ort, onnxruntime; jax = jax-js wasm)
+  --int8             int8 weights in the matmuls (ort only; about 2× faster, slightly different frames)
+  --threads N        onnxruntime threads (ort; default all cores)`;
+
+export interface BackendChoice {
+  backend: SessionBackend;
+  int8: boolean;
+  threads?: number;
+}
+
+export function backendFlags(args: ReturnType<typeof parseArgs>, command: string): BackendChoice {
+  const backend = (args.flags.backend ?? "ort") as SessionBackend;
+  if (backend !== "jax" && backend !== "ort") throw new UsageError(`worldkit ${command}: --backend must be jax or ort, got "${String(args.flags.backend)}"`);
+  const int8 = !!args.flags.int8;
+  if (int8 && backend !== "ort") throw new UsageError(`worldkit ${command}: --int8 needs --backend ort (jax-js has no int8 path)`);
+  const threads = args.flags.threads !== undefined ? intFlag(args, "threads", 0) : undefined;
+  if (threads !== undefined && threads < 1) throw new UsageError(`worldkit ${command}: --threads must be ≥ 1, got ${threads}`);
+  return { backend, int8, threads };
+}

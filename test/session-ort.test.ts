@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostRng, initDevice, makeKey, tree } from "../src/core/index.js";
+import { liveBuffers, settle, startLeakCount } from "../src/core/leaks.js";
+import type { ParamTree } from "../src/core/tree-names.js";
+import { psnr } from "../src/data/image-metrics.js";
+import { DYNAMICS_DEFAULTS, initDynamics } from "../src/models/dynamics.js";
+import type { DynamicsConfig } from "../src/models/dynamics.js";
+import { TOKENIZER_DEFAULTS, initTokenizer } from "../src/models/tokenizer.js";
+import type { TokenizerConfig } from "../src/models/tokenizer.js";
+import { disposeWorld } from "../src/world/dynamics-io.js";
+import type { LoadedWorld } from "../src/world/dynamics-io.js";
+import { WorldSession } from "../src/world/session.js";
+import type { SessionOptions, StepResult } from "../src/world/session.js";
+
+// The tiny random world of session.test.ts; 64 codes so the sampler's blocked CDF has 8 blocks of 8.
+const tokCfg: TokenizerConfig = { ...TOKENIZER_DEFAULTS, height: 16, width: 16, channels: 4, patch: 4, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, mlpRatio: 2, codes: 64, codeDim: 8 };
+const dynCfg: DynamicsConfig = { ...DYNAMICS_DEFAULTS, tokensPerFrame: 16, codes: 64, actions: 4, dim: 32, heads: 2, layers: 2, mlpRatio: 2, timeWindow: 3, sampleSteps: 3 };
+let world: LoadedWorld;
+
+function makeWorld(): LoadedWorld {
+  const t = initTokenizer(makeKey(1), tokCfg);
+  const { codebook_KD, ema, age_K } = t.state;
+  tree.dispose({ ema, age_K } as unknown as ParamTree);
+  return {
+    tokenizer: { config: tokCfg, params: t.params, codebook_KD, source: "test", step: 0 },
+    dynamics: { config: dynCfg, params: initDynamics(makeKey(2), dynCfg), source: "test", step: 0, tokenizerPath: null },
+    actionMap: null,
+    source: "test",
+  };
+}
+
+function frames(count: number, seed: number): Float32Array {
+  const r = hostRng(seed);
+  return Float32Array.from({ length: count * 16 * 16 * 4 }, () => r());
+}
+
+/** start (2 context frames) + one step per action; every frame returned. */
+async function rollout(opts: SessionOptions, actions: number[]): Promise<StepResult[]> {
+  const s = new WorldSession(world, { decoderWindow: 8, ...opts });
+  const out = [await s.start({ frames: frames(2, 3), count: 2, actions: [0, 1] })];
+  for (const a of actions) out.push(await s.step(a));
+  s.dispose();
+  return out;
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const ACTIONS = [0, 1, 2, 3, 0, 2];
+
+beforeAll(async () => {
+  await initDevice();
+  world = makeWorld();
+});
+afterAll(() => disposeWorld(world));
+
+describe("WorldSession on onnxruntime", () => {
+  it("fp32 equals jax-js: the same tokens (greedy and sampled, 3 MaskGIT passes) and pixels within 1e-4", async () => {
+    for (const temperature of [0, 1]) {
+      const jax = await rollout({ backend: "jax", temperature, seed: 5 }, ACTIONS);
+      const ort = await rollout({ backend: "ort", temperature, seed: 5 }, ACTIONS);
+      jax.forEach((j, t) => {
+        expect(Array.from(ort[t].tokens), `temperature ${temperature}, frame ${t}`).toEqual(Array.from(j.tokens));
+        expect(maxDiff(ort[t].pixels, j.pixels)).toBeLessThan(1e-4);
+      });
+      // Sampling is not degenerate: the steps are not all one token.
+      expect(new Set(jax.slice(1).flatMap((r) => Array.from(r.tokens))).size).toBeGreaterThan(4);
+    }
+  });
+
+  it("is seeded on ort: same seed and actions give the same frames, also after reset; another seed differs", async () => {
+    const s = new WorldSession(world, { backend: "ort", seed: 7, temperature: 1 });
+    await s.start({ frames: frames(1, 4), count: 1 });
+    const first: number[] = [];
+    for (const a of ACTIONS) first.push(...(await s.step(a)).tokens);
+    await s.reset();
+    const again: number[] = [];
+    for (const a of ACTIONS) again.push(...(await s.step(a)).tokens);
+    s.dispose();
+    expect(again).toEqual(first);
+    const other = (await rollout({ backend: "ort", seed: 8, temperature: 1 }, ACTIONS)).slice(1).flatMap((r) => Array.from(r.tokens));
+    expect(other).not.toEqual(first);
+  });
+
+  it("int8 runs, and its frames stay close to fp32 (greedy, same start)", async () => {
+    const fp32 = await rollout({ backend: "ort", temperature: 0 }, ACTIONS);
+    const int8 = await rollout({ backend: "ort", temperature: 0, int8: true }, ACTIONS);
+    const shape = { frames: 1, height: 16, width: 16, channels: 4 };
+    const db = fp32.map((f, t) => psnr(f.pixels, int8[t].pixels, shape)[0]);
+    console.log(`int8 vs fp32 PSNR per frame (dB): ${db.map((d) => d.toFixed(1)).join(" ")}`);
+    expect(int8[0].tokens).toEqual(fp32[0].tokens); // the start is tokenized on jax-js: same tokens
+    expect(db[0]).toBeGreaterThan(30); // the decoder alone, on the same tokens
+    expect(Math.min(...db)).toBeGreaterThan(10);
+    expect(() => new WorldSession(world, { backend: "jax", int8: true })).toThrow(/int8 needs the ort backend/);
+  });
+
+  it("stays bounded over 20 steps: flat cache lengths, no jax-js buffers left behind", async () => {
+    await startLeakCount();
+    const s = new WorldSession(world, { backend: "ort", seed: 1, decoderWindow: 2 });
+    await s.start({ frames: frames(1, 5), count: 1 });
+    await settle();
+    const live = liveBuffers();
+    const lengths: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      await s.step(i % 4);
+      lengths.push(JSON.stringify(s.cacheFrames()));
+    }
+    await settle();
+    expect(liveBuffers()).toBe(live);
+    expect(new Set(lengths.slice(3))).toEqual(new Set([JSON.stringify({ dynamics: 3, decoder: 2 })]));
+    const t = s.timings()!;
+    expect(Object.keys(t).sort()).toEqual(["decode", "sample"]);
+    s.dispose();
+  });
+});
