@@ -10,7 +10,8 @@
  * A code is `distinct` when it is used (share ≥ minShare) and the decoder does something
  * different with it than with every more used distinct code (predictions differ by at least
  * `minDifference` of the largest difference between two used codes). Keys are unique: when two
- * codes get the same label, the more used one gets the key and the other `key: null`.
+ * codes get the same label, the more used one (distinct ones first) gets the key and the other
+ * `key: null`. Without true actions only distinct codes get keys; with them, every label does.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
@@ -134,7 +135,9 @@ export function calibrateActions(inp: CalibrationInput): ActionsFile {
   const byShare = [...entries].sort((a, b) => Number(b.distinct) - Number(a.distinct) || b.share - a.share);
   let spare = 0;
   for (const e of byShare) {
-    if (!e.distinct || e.key === null || taken.has(e.key)) {
+    // A code labelled by true actions keeps its key even when its effect is small next to a
+    // scroll (a jump moves only the player's sprite): the label already says what it does.
+    if ((!e.distinct && !e.trueAction) || e.key === null || taken.has(e.key)) {
       e.key = null;
       continue;
     }
