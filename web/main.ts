@@ -1,8 +1,7 @@
 /**
  * The player page: draws what the session worker (session-worker.ts) sends, turns held keys and
- * buttons into action codes, and asks for the next frame once per animation frame while none is
- * in flight — so the UI thread only draws, and the frame rate is the session's own speed (capped
- * by the display's refresh).
+ * buttons into action codes, and asks for the next frame as soon as the last one lands (one in
+ * flight at a time) — so the UI thread only draws, and the frame rate is the session's own speed.
  *
  * RGB and depth are drawn side by side into a small canvas, then scaled up nearest-neighbour into
  * the visible one (which is also what a recording captures).
@@ -104,8 +103,13 @@ function setup(r: Ready): void {
   scale = Math.max(1, Math.round(384 / r.height));
   screen.width = cols * scale;
   screen.height = r.height * scale;
-  const threads = r.device === "wasm" ? `, ${r.threads} thread${r.threads === 1 ? "" : "s"}${r.isolated ? "" : " (page not cross-origin isolated)"}` : "";
-  $("device").textContent = `${r.device === "webgpu" ? "WebGPU" : "wasm"}${threads}`;
+  const threads = r.device.startsWith("wasm") ? `, ${r.threads} thread${r.threads === 1 ? "" : "s"}${r.isolated ? "" : " (page not cross-origin isolated)"}` : "";
+  $("device").textContent = `${r.backend} · ${r.device === "webgpu" ? "WebGPU" : r.device}${threads}`;
+  if (r.fallback) {
+    const notice = $("notice");
+    notice.hidden = false;
+    notice.textContent = `onnxruntime-web is not running (${r.fallback}); playing on jax-js instead, which is several times slower.`;
+  }
   const box = $("actions");
   box.replaceChildren();
   for (const a of r.actions) {
@@ -154,11 +158,20 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       document.body.dataset.steps = String(steps);
       frameTimes.push(performance.now());
     }
-    $("ms").textContent = `step ${m.ms.toFixed(1)} ms`;
+    const parts = m.parts ? Object.entries(m.parts).map(([k, v]) => `${k} ${v.toFixed(0)}`) : [];
+    $("ms").textContent = `step ${m.ms.toFixed(1)} ms${parts.length ? ` (${parts.join(", ")})` : ""}`;
     $("last").textContent = labelOf(m.code);
+    // Ask for the next frame now rather than at the next animation frame: waiting for it would
+    // idle the worker for up to a display refresh (16 ms) per step.
+    playOn();
   }
 };
 worker.onerror = (e) => showError(`the session worker failed: ${e.message}`);
+
+/** While playing, the next step with the held action (or the idle one) once none is in flight. */
+function playOn(): void {
+  if (ready && !paused && pending === 0 && statusEl.dataset.state !== "error") stepOnce(currentAction()?.code ?? ready.idleCode);
+}
 
 function loop(): void {
   const now = performance.now();
@@ -167,7 +180,7 @@ function loop(): void {
     const fps = ((frameTimes.length - 1) * 1000) / (frameTimes[frameTimes.length - 1] - frameTimes[0]);
     $("fps").textContent = `fps ${fps.toFixed(1)}`;
   }
-  if (ready && !paused && pending === 0 && statusEl.dataset.state !== "error") stepOnce(currentAction()?.code ?? ready.idleCode);
+  playOn();
   for (const b of document.querySelectorAll<HTMLButtonElement>("#actions button")) {
     b.classList.toggle("held", currentAction()?.code === Number(b.dataset.code));
   }
@@ -268,8 +281,18 @@ $<HTMLInputElement>("upload").addEventListener("change", async (e) => {
 });
 
 // ?passes=N: MaskGIT passes per frame (fewer is faster and coarser); the select below sets it.
-const passes = Number(new URLSearchParams(location.search).get("passes")) || undefined;
-send({ type: "load", base: new URL("world/", location.href).href, sampleSteps: passes });
+// ?backend=jax skips onnxruntime-web; ?int8=0 runs it with fp32 weights (int8 measured 20–30% faster
+// in wasm here, with frames close to fp32's); ?threads=N sets its wasm threads.
+const query = new URLSearchParams(location.search);
+send({
+  type: "load",
+  base: new URL("world/", location.href).href,
+  page: location.href,
+  sampleSteps: Number(query.get("passes")) || undefined,
+  backend: query.get("backend") === "jax" ? "jax" : "ort",
+  int8: query.get("int8") !== "0",
+  threads: Number(query.get("threads")) || undefined,
+});
 $<HTMLSelectElement>("passes").addEventListener("change", (e) => {
   const url = new URL(location.href);
   url.searchParams.set("passes", (e.target as HTMLSelectElement).value);

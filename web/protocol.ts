@@ -1,9 +1,25 @@
 /** Messages between the page (main.ts) and the session worker (session-worker.ts). */
 import type { PlayerAction } from "../src/player/world-files.js";
 
+/** What the page asks the worker to load; the optional fields come from the page's URL (?passes=, ?backend=, ?int8=0, ?threads=). */
+export interface LoadRequest {
+  type: "load";
+  /** The world folder's URL (ends in "/"). */
+  base: string;
+  /** The page's URL: onnxruntime-web's files are resolved against it. */
+  page: string;
+  /** MaskGIT passes per frame (fewer = faster, coarser); default the world's. */
+  sampleSteps?: number;
+  /** "jax" skips onnxruntime-web; default: onnxruntime-web, jax-js if it fails. */
+  backend?: "ort" | "jax";
+  /** int8 weights on onnxruntime-web (the page's default: true, ?int8=0 for fp32). Default false. */
+  int8?: boolean;
+  /** onnxruntime-web wasm threads; default half the cores up to 4 (1 when the page is not cross-origin isolated). */
+  threads?: number;
+}
+
 export type ToWorker =
-  /** `sampleSteps`: MaskGIT passes per frame (fewer = faster, coarser); default the world's. */
-  | { type: "load"; base: string; sampleSteps?: number }
+  | LoadRequest
   | { type: "step"; code: number }
   | { type: "reset" }
   /** Start over from one RGB image, H·W·3 in [0, 1]. */
@@ -12,8 +28,14 @@ export type ToWorker =
 export type FromWorker =
   | {
       type: "ready";
+      /** What runs the passes. */
+      backend: "onnxruntime-web" | "jax-js";
+      /** Its device: "wasm" (", int8" with int8 weights) or jax-js's "webgpu" / "wasm". */
       device: string;
+      /** wasm threads of that backend. */
       threads: number;
+      /** Why onnxruntime-web is not used (the jax-js fallback), or null. */
+      fallback: string | null;
       /** Whether the page is cross-origin isolated (SharedArrayBuffer, so wasm threads). */
       isolated: boolean;
       height: number;
@@ -27,5 +49,13 @@ export type FromWorker =
       loadMs: number;
     }
   /** A frame: RGB bytes, depth in [0, 1] or null; `code` is the action that made it (null: start/reset). */
-  | { type: "frame"; rgb: Uint8Array; depth: Float32Array | null; ms: number; code: number | null }
+  | {
+      type: "frame";
+      rgb: Uint8Array;
+      depth: Float32Array | null;
+      ms: number;
+      code: number | null;
+      /** Where the step's time went, ms per part (onnxruntime-web: sample = the dynamics graph, decode), or null. */
+      parts: Record<string, number> | null;
+    }
   | { type: "error"; message: string };

@@ -1,15 +1,26 @@
 /**
- * The world session, off the page's thread: loading, jit compiles and every step run here, so a
- * slow step never freezes the page. Messages are the `ToWorker` / `FromWorker` types in
+ * The world session, off the page's thread: loading, graph compiles and every step run here, so
+ * a slow step never freezes the page. Messages are the `ToWorker` / `FromWorker` types in
  * protocol.ts; each request is answered by exactly one "frame" or "error" (load: "ready" first).
  * Requests run one after another: a session must never see a reset in the middle of a step.
+ *
+ * Backend: the exported ONNX graphs on onnxruntime-web (wasm; session-ort.ts, 4–6× faster than
+ * jax-js's kernels here), exported in this worker as the session reaches each cache length. When
+ * onnxruntime-web fails to load or to run the start, the session falls back to jax-js (WebGPU
+ * when present, else wasm) and the page says why. jax-js also tokenizes the start frames.
  */
 import { initDevice } from "../src/core/device.js";
 import { WorldSession } from "../src/world/session.js";
 import type { StepResult } from "../src/world/session.js";
 import { loadWorldFiles } from "../src/player/world-files.js";
+import type { WorldBundle } from "../src/player/world-files.js";
 import { disposeWorldArrays } from "./dispose.js";
-import type { FromWorker, ToWorker } from "./protocol.js";
+import { loadWebOrt } from "./ort-web.js";
+import type { FromWorker, LoadRequest, ToWorker } from "./protocol.js";
+
+type Ready = Extract<FromWorker, { type: "ready" }>;
+type Backend = Pick<Ready, "backend" | "device" | "threads" | "fallback">;
+type Started = { session: WorldSession; first: StepResult; backend: Backend };
 
 let session: WorldSession | null = null;
 
@@ -18,29 +29,53 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
 }
 
 function frame(r: StepResult, code: number | null): void {
-  post({ type: "frame", rgb: r.rgb, depth: r.depth, ms: r.ms, code }, [r.rgb.buffer, ...(r.depth ? [r.depth.buffer] : [])]);
+  const parts = session?.timings() ?? null;
+  post({ type: "frame", rgb: r.rgb, depth: r.depth, ms: r.ms, code, parts }, [r.rgb.buffer, ...(r.depth ? [r.depth.buffer] : [])]);
 }
 
-async function load(base: string, sampleSteps: number | undefined): Promise<void> {
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** A started session on onnxruntime-web, or the reason there is none. */
+async function startOrt(bundle: WorldBundle, req: LoadRequest, start: { frames: Float32Array; count: number }, seed: number): Promise<Started | { reason: string }> {
+  let s: WorldSession | null = null;
+  try {
+    const web = await loadWebOrt(req.page, req.threads);
+    s = new WorldSession(bundle.world, { seed, sampleSteps: req.sampleSteps, backend: "ort", ort: web.ort, int8: req.int8 ?? false, threads: web.threads });
+    const first = await s.start(start);
+    const backend: Backend = { backend: "onnxruntime-web", device: req.int8 ? "wasm, int8" : "wasm", threads: web.threads, fallback: null };
+    return { session: s, first, backend };
+  } catch (e) {
+    s?.dispose();
+    return { reason: message(e) };
+  }
+}
+
+async function load(req: LoadRequest): Promise<void> {
   const t0 = performance.now();
   const info = await initDevice();
   const read = async (name: string) => {
-    const res = await fetch(base + name);
+    const res = await fetch(req.base + name);
     if (res.status === 404) return null;
-    if (!res.ok) throw new Error(`${base}${name}: HTTP ${res.status}`);
+    if (!res.ok) throw new Error(`${req.base}${name}: HTTP ${res.status}`);
     return new Uint8Array(await res.arrayBuffer());
   };
-  const bundle = await loadWorldFiles(read, base.replace(/\/$/, ""));
+  const bundle = await loadWorldFiles(read, req.base.replace(/\/$/, ""));
   const c = bundle.world.tokenizer.config;
-  session = new WorldSession(bundle.world, { seed: Date.now() % 100000, sampleSteps });
+  const seed = Date.now() % 100000;
+  const start = bundle.start ?? { frames: new Float32Array(c.height * c.width * c.channels).fill(0.5), count: 1 };
+  let chosen: Started;
+  const ort = req.backend === "jax" ? { reason: "skipped: ?backend=jax in the address" } : await startOrt(bundle, req, start, seed);
+  if ("session" in ort) chosen = ort;
+  else {
+    const s = new WorldSession(bundle.world, { seed, sampleSteps: req.sampleSteps, backend: "jax" });
+    chosen = { session: s, first: await s.start(start), backend: { backend: "jax-js", device: info.device, threads: info.threads, fallback: ort.reason } };
+  }
+  session = chosen.session;
   // The session holds its own references; the loaded arrays are no longer needed.
   disposeWorldArrays(bundle.world);
-  const start = bundle.start ?? { frames: new Float32Array(c.height * c.width * c.channels).fill(0.5), count: 1 };
-  const first = await session.start(start);
   post({
     type: "ready",
-    device: info.device,
-    threads: info.threads,
+    ...chosen.backend,
     isolated: (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
     height: c.height,
     width: c.width,
@@ -48,14 +83,14 @@ async function load(base: string, sampleSteps: number | undefined): Promise<void
     actions: bundle.actions,
     idleCode: bundle.idleCode,
     hasStartFrames: bundle.start !== null,
-    sampleSteps: sampleSteps ?? bundle.world.dynamics.config.sampleSteps,
+    sampleSteps: req.sampleSteps ?? bundle.world.dynamics.config.sampleSteps,
     loadMs: performance.now() - t0,
   });
-  frame(first, null);
+  frame(chosen.first, null);
 }
 
 async function handle(msg: ToWorker): Promise<void> {
-  if (msg.type === "load") return load(msg.base, msg.sampleSteps);
+  if (msg.type === "load") return load(msg);
   if (!session) throw new Error("the world is not loaded yet");
   if (msg.type === "step") return frame(await session.step(msg.code), msg.code);
   if (msg.type === "reset") return frame(await session.reset(), null);
@@ -64,5 +99,5 @@ async function handle(msg: ToWorker): Promise<void> {
 
 let queue: Promise<void> = Promise.resolve();
 self.onmessage = (e: MessageEvent<ToWorker>) => {
-  queue = queue.then(() => handle(e.data)).catch((err: unknown) => post({ type: "error", message: err instanceof Error ? err.message : String(err) }));
+  queue = queue.then(() => handle(e.data)).catch((err: unknown) => post({ type: "error", message: message(err) }));
 };

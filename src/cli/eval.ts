@@ -4,6 +4,7 @@
  *   worldkit eval tokenizer --model RUN_OR_WORLD --data DIR [--json]
  *   worldkit eval lam --model RUN_OR_WORLD --data DIR [--json]
  *   worldkit eval world --world PATH --data DIR [--json]
+ *   worldkit eval prompt --world PATH --data DIR [--json]   (src/cli/eval-prompt.ts)
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -21,6 +22,7 @@ import { ACTIONS_FILE, writeActionsFile } from "../world/calibration.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
 import { BACKEND_FLAGS, backendFlags } from "./backend-flags.js";
 import type { Command } from "./command.js";
+import { EVAL_PROMPT_USAGE, runEvalPrompt } from "./eval-prompt.js";
 import { Progress } from "../core/progress.js";
 
 const USAGE = `worldkit eval <what> [options]
@@ -47,18 +49,21 @@ const USAGE = `worldkit eval <what> [options]
       _ratio_10k. --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
       no timing (it steps the session 10,000 times). --backend (default ort) runs the session
       and its timing; on ort, int8_psnr_drop (horizon-mean PSNR of fp32 minus int8 rollouts) and
-      int8_step_ms_median are measured too. --int8 makes the int8 session the main one.`;
+      int8_step_ms_median are measured too. --int8 makes the int8 session the main one.
+
+${EVAL_PROMPT_USAGE}`;
 
 export const evalCommand: Command = {
   name: "eval",
-  summary: "measure a trained model on held-out data (tokenizer, lam, world)",
+  summary: "measure a trained model on held-out data (tokenizer, lam, world, prompt)",
   usage: USAGE,
   async run(argv) {
     const args = parseArgs(argv, ["json", "quick", "skip-timing", "int8"]);
     const what = args.positionals[0];
     if (what === "lam") return runEvalLam(args);
     if (what === "world") return runEvalWorld(args);
-    if (what !== "tokenizer") throw new UsageError(`worldkit eval: say what to evaluate (tokenizer, lam, world)\n\n${USAGE}`);
+    if (what === "prompt") return runEvalPrompt(args);
+    if (what !== "tokenizer") throw new UsageError(`worldkit eval: say what to evaluate (tokenizer, lam, world, prompt)\n\n${USAGE}`);
     checkFlags(args, ["model", "data", "frames", "clips", "batch", "json"], "eval tokenizer");
     const json = !!args.flags.json;
     await initDevice();

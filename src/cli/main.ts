@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   rollout: async () => (await import("./rollout.js")).rollout,
   pack: async () => (await import("./pack.js")).pack,
   play: async () => (await import("./play.js")).play,
+  imagine: async () => (await import("./imagine.js")).imagine,
 };
 
 function version(): string {

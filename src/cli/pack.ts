@@ -7,12 +7,13 @@ import { packWorld } from "../world/pack.js";
 import { checkFlags, intFlag, parseArgs, requireFlag } from "./args.js";
 import type { Command } from "./command.js";
 
-const USAGE = `worldkit pack --dynamics RUN --out DIR [--tokenizer RUN] [--lam RUN] [--actions FILE]
+const USAGE = `worldkit pack --dynamics RUN --out DIR [--tokenizer RUN] [--lam RUN] [--actions FILE] [--prompt RUN]
                 [--start-data DIR] [--start-frames 4] [--json]
 
 Writes DIR/config.json, tokenizer.safetensors, dynamics.safetensors, lam.safetensors (with --lam),
 actions.json (from --actions or the LAM run folder) and start.safetensors (the first frames of
-an episode of --start-data: use held-out data). Write DIR/README.md yourself with the metrics.`;
+an episode of --start-data: use held-out data) and prompt.safetensors (with --prompt: the text →
+first-frame model, for worldkit imagine and start({ prompt })). Write DIR/README.md yourself with the metrics.`;
 
 export const pack: Command = {
   name: "pack",
@@ -20,7 +21,7 @@ export const pack: Command = {
   usage: USAGE,
   async run(argv) {
     const args = parseArgs(argv, ["json"]);
-    checkFlags(args, ["dynamics", "tokenizer", "lam", "actions", "start-data", "start-frames", "out", "json"], "pack");
+    checkFlags(args, ["dynamics", "tokenizer", "lam", "actions", "start-data", "start-frames", "out", "json", "prompt"], "pack");
     await initDevice();
     const startDir = args.flags["start-data"];
     const config = await packWorld({
@@ -28,6 +29,7 @@ export const pack: Command = {
       tokenizer: args.flags.tokenizer,
       lam: args.flags.lam,
       actions: args.flags.actions,
+      prompt: args.flags.prompt,
       startData: startDir ? openDataset(startDir) : undefined,
       startFrames: intFlag(args, "start-frames", 4),
       out: requireFlag(args, "out", "pack"),

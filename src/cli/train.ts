@@ -17,6 +17,8 @@ import { LAM_RUN_DEFAULTS, lamPhase } from "../train/lam-phase.js";
 import type { LamRunConfig } from "../train/lam-phase.js";
 import { DYNAMICS_RUN_DEFAULTS, dynamicsPhase } from "../train/dynamics-phase.js";
 import type { DynamicsRunConfig } from "../train/dynamics-phase.js";
+import { PROMPT_RUN_DEFAULTS, promptPhase } from "../train/prompt-phase.js";
+import type { PromptRunConfig } from "../train/prompt-phase.js";
 import { tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
 import { checkFlags, parseArgs, UsageError } from "./args.js";
@@ -24,10 +26,10 @@ import type { Command } from "./command.js";
 
 const USAGE = `worldkit train <phase> [options]
 
-phases: tokenizer, lam (latent actions), dynamics
+phases: tokenizer, lam (latent actions), dynamics, prompt (text → first frame)
 
   --data DIR        dataset folder (worldkit data generate / import)
-  --tokenizer RUN   dynamics: the frozen tokenizer (run or world folder)
+  --tokenizer RUN   dynamics, prompt: the frozen tokenizer (run or world folder)
   --lam RUN         dynamics: the frozen LAM; or --actions true to use the data's true actions
   --out RUN         run folder: config.json, metrics.jsonl, checkpoints, samples/, curves.png
   --config FILE     JSON config (any subset of the phase's config)
@@ -54,6 +56,10 @@ const PHASES: Record<string, PhaseEntry> = {
   dynamics: {
     defaults: DYNAMICS_RUN_DEFAULTS,
     make: (cfg, out) => dynamicsPhase(cfg as DynamicsRunConfig, openDataset((cfg as DynamicsRunConfig).data.dir), out, console.log) as unknown as Promise<Phase<object, object, unknown>>,
+  },
+  prompt: {
+    defaults: PROMPT_RUN_DEFAULTS,
+    make: (cfg, out) => promptPhase(cfg as PromptRunConfig, openDataset((cfg as PromptRunConfig).data.dir), out, console.log) as unknown as Promise<Phase<object, object, unknown>>,
   },
 };
 

@@ -23,6 +23,35 @@ export const SHARD_PRELUDE_BYTES = 20;
 /** Stored action id for frames whose action is not known (imported video). */
 export const UNKNOWN_ACTION = 255;
 
+/** Optional file beside manifest.json: one `CaptionLine` per captioned frame (JSON lines). */
+export const CAPTIONS_FILE = "captions.jsonl";
+
+/** One line of captions.jsonl: the caption of frame `frame` of episode `episode` (its id). */
+export interface CaptionLine {
+  episode: number;
+  frame: number;
+  caption: string;
+}
+
+/** Parse captions.jsonl text; every error names the file and the line. */
+export function parseCaptions(text: string, file: string): CaptionLine[] {
+  const out: CaptionLine[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (!line.trim()) return;
+    let v: Partial<CaptionLine>;
+    try {
+      v = JSON.parse(line) as Partial<CaptionLine>;
+    } catch (e) {
+      throw new Error(`${file}:${i + 1}: not JSON (${(e as Error).message})`);
+    }
+    if (!Number.isInteger(v.episode) || !Number.isInteger(v.frame) || typeof v.caption !== "string") {
+      throw new Error(`${file}:${i + 1}: expected {"episode": int, "frame": int, "caption": string}, got ${line.slice(0, 120)}`);
+    }
+    out.push({ episode: v.episode!, frame: v.frame!, caption: v.caption });
+  });
+  return out;
+}
+
 export type DepthEncoding = "uint8" | "uint16" | "none";
 export type Split = "train" | "val";
 

@@ -8,9 +8,12 @@
  *
  * Dimension keys: T frames · H,W pixels.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { hostRng } from "../core/keys.js";
+import { CAPTIONED_WORLDS, captionOf } from "../worlds/captions.js";
 import type { WorldFactory, WorldState } from "../worlds/types.js";
-import { UNKNOWN_ACTION, type DepthEncoding, type Manifest } from "./format.js";
+import { CAPTIONS_FILE, UNKNOWN_ACTION, type DepthEncoding, type Manifest } from "./format.js";
 import { DatasetWriter, quantizeDepthInto } from "./shard-writer.js";
 
 export interface GenerateOptions {
@@ -30,6 +33,11 @@ export interface GenerateOptions {
   shardBytes?: number;
   /** Recorded in the manifest (default "worldkit data generate"). */
   createdBy?: string;
+  /**
+   * Caption every `captionEvery`-th frame (0, K, 2K, …) into captions.jsonl (src/worlds/captions.ts;
+   * worlds it cannot describe get none); 0 writes no captions. Default 10.
+   */
+  captionEvery?: number;
   /** Called after each episode with the frames it added, for a progress bar. */
   onFrames?: (frames: number) => void;
 }
@@ -45,6 +53,9 @@ export async function generateDataset(opts: GenerateOptions): Promise<Manifest> 
   if (!Number.isInteger(seed)) throw new Error(`generate: seed must be an integer, got ${seed}`);
   if (world.info.actions.length > UNKNOWN_ACTION) throw new Error(`generate: ${world.info.name} has ${world.info.actions.length} actions; at most ${UNKNOWN_ACTION} fit in a byte`);
 
+  const captionEvery = opts.captionEvery ?? 10;
+  if (!Number.isInteger(captionEvery) || captionEvery < 0) throw new Error(`generate: captionEvery must be a non-negative integer, got ${captionEvery}`);
+  const captionLines: string[] = [];
   const writer = new DatasetWriter({ out: opts.out, force: opts.force, size, depth, shardBytes: opts.shardBytes });
   try {
     const rand = hostRng(seed);
@@ -74,10 +85,14 @@ export async function generateDataset(opts: GenerateOptions): Promise<Manifest> 
         w.step(action);
       }
       writer.addEpisode({ frames: T, rgb_THWC, depth_THW, actions_T, states }, { seed: worldSeed });
+      if (captionEvery > 0 && CAPTIONED_WORLDS.includes(world.info.name)) {
+        for (let t = 0; t < T; t += captionEvery) captionLines.push(JSON.stringify({ episode: e, frame: t, caption: captionOf(states[t]) }));
+      }
       opts.onFrames?.(T);
       // Let signals and progress output through between episodes.
       await new Promise((r) => setImmediate(r));
     }
+    if (captionLines.length) writeFileSync(join(writer.tmp, CAPTIONS_FILE), captionLines.join("\n") + "\n");
     return writer.finish({
       env: world.info.name,
       seed,

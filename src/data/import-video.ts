@@ -8,9 +8,9 @@
  * Dimension keys: T frames · H,W pixels.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
-import { extname, join } from "node:path";
-import { UNKNOWN_ACTION, type Manifest } from "./format.js";
+import { copyFileSync, existsSync, readdirSync, statSync } from "node:fs";
+import { dirname, extname, join } from "node:path";
+import { CAPTIONS_FILE, UNKNOWN_ACTION, type Manifest } from "./format.js";
 import { DatasetWriter } from "./shard-writer.js";
 
 export type FitMode = "crop" | "letterbox";
@@ -166,6 +166,13 @@ export async function importVideos(opts: ImportOptions): Promise<Manifest> {
       });
       flush();
     }
+    // Captions that came with the footage (captions.jsonl inside a frame folder or beside a
+    // video; the first input that has one) travel with it; their episode/frame numbers must
+    // already be those of this dataset.
+    const captions = opts.inputs
+      .map((i) => join(existsSync(i) && statSync(i).isDirectory() ? i : dirname(i), CAPTIONS_FILE))
+      .find((f) => existsSync(f));
+    if (captions) copyFileSync(captions, join(writer.tmp, CAPTIONS_FILE));
     return writer.finish({ env: "video", seed: opts.seed ?? 0, actions: null, created_by: opts.createdBy ?? "worldkit data import" });
   } catch (err) {
     writer.abort();

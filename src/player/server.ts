@@ -4,6 +4,7 @@
  *
  *   /                     → webDir/index.html
  *   /assets/<file>        → webDir/assets/<file>  (what Vite emits)
+ *   /ort/<file>           → webDir/ort/<file>     (onnxruntime-web's wasm runtime, copied there by the build)
  *   /world/<name>         → worldDir/<name> when isWorldFile(name) (src/player/world-files.ts)
  *
  * Safety: a request path is decoded once and must then be plain segments (no "..", ".", empty
@@ -14,7 +15,7 @@
  * there is no upload endpoint to attack.
  *
  * Every response carries COOP/COEP (cross-origin isolation), which gives the page
- * SharedArrayBuffer and so jax-js's wasm threads.
+ * SharedArrayBuffer and so the wasm threads of onnxruntime-web and jax-js.
  */
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
@@ -46,6 +47,7 @@ export interface PlayerServer {
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8",
   ".json": "application/json; charset=utf-8",
   ".md": "text/markdown; charset=utf-8",
@@ -98,7 +100,7 @@ async function resolveRequest(url: string, realWeb: string, realWorld: string): 
   if (seg.length === 0) return insideFile(realWeb, ["index.html"]);
   if (seg.length === 2 && seg[0] === "world") return isWorldFile(seg[1]) ? insideFile(realWorld, [seg[1]]) : null;
   if (seg.length === 1 && seg[0] === "index.html") return insideFile(realWeb, ["index.html"]);
-  if (seg.length === 2 && seg[0] === "assets") return insideFile(realWeb, seg);
+  if (seg.length === 2 && (seg[0] === "assets" || seg[0] === "ort")) return insideFile(realWeb, seg);
   return null;
 }
 

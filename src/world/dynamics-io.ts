@@ -20,6 +20,7 @@ import { DYNAMICS_DEFAULTS } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { readActionsFile } from "./calibration.js";
 import { loadTokenizer } from "./tokenizer-io.js";
+import { disposePrompt, loadWorldPrompt } from "./prompt-io.js";
 import type { LoadedDynamics, LoadedWorld } from "./world-types.js";
 export type { LoadedDynamics, LoadedWorld } from "./world-types.js";
 
@@ -92,7 +93,7 @@ export async function loadWorld(path: string, opts: { tokenizer?: string } = {})
     );
   }
   const dir = statSync(path).isDirectory() ? path : dirname(path);
-  return { tokenizer, dynamics, actionMap: readActionMap(dir), source: path };
+  return { tokenizer, dynamics, actionMap: readActionMap(dir), source: path, prompt: await loadWorldPrompt(dir) };
 }
 
 /** Free a loaded world's arrays. */
@@ -100,4 +101,5 @@ export function disposeWorld(w: LoadedWorld): void {
   tree.dispose(w.tokenizer.params as unknown as ParamTree);
   w.tokenizer.codebook_KD.dispose();
   tree.dispose(w.dynamics.params as unknown as ParamTree);
+  if (w.prompt) disposePrompt(w.prompt);
 }

@@ -3,7 +3,7 @@
  * folder that `loadWorld`, the CLI and the browser player open with one call.
  *
  *   config.json           format, version, env, frame size, each part's config, provenance
- *   tokenizer.safetensors dynamics.safetensors [lam.safetensors]
+ *   tokenizer.safetensors dynamics.safetensors [lam.safetensors] [prompt.safetensors]
  *   actions.json          key → latent action calibration (docs/actions-json.md)
  *   start.safetensors     a few held-out frames to start playing from
  *   README.md             what it was trained on and its measured metrics (written by the caller)
@@ -19,6 +19,7 @@ import { disposeWorld, loadWorld, saveWorldDynamics } from "./dynamics-io.js";
 import { disposeLam, loadLam, saveWorldLam } from "./lam-io.js";
 import { encodeStartFrames, START_FILE } from "./start-frames.js";
 import { saveWorldTokenizer } from "./tokenizer-io.js";
+import { disposePrompt, loadPrompt, saveWorldPrompt } from "./prompt-io.js";
 
 export const WORLD_FORMAT = "worldkit-world";
 export const WORLD_VERSION = 1;
@@ -34,6 +35,8 @@ export interface PackOptions {
   /** Dataset to take the start frames from (held-out data), and how many frames. */
   startData?: Dataset;
   startFrames?: number;
+  /** Prompt-model run or world folder (text → first frame), written as prompt.safetensors. */
+  prompt?: string;
   /** Output folder (created). */
   out: string;
   /** Free-form provenance to record in config.json (datasets, seeds, commands). */
@@ -69,6 +72,19 @@ export async function packWorld(opts: PackOptions): Promise<Record<string, unkno
       (config.sources as Record<string, unknown>).lam = lam.source;
     } finally {
       disposeLam(lam);
+    }
+  }
+  if (opts.prompt) {
+    const prompt = await loadPrompt(opts.prompt);
+    try {
+      const tc = config.tokenizer as { height: number; width: number; patch: number; codes: number };
+      if (prompt.config.tokensPerFrame !== (tc.height / tc.patch) * (tc.width / tc.patch) || prompt.config.codes !== tc.codes) {
+        throw new Error(`pack: prompt model ${prompt.source} was trained on another tokenizer (${prompt.config.tokensPerFrame} tokens of ${prompt.config.codes} codes)`);
+      }
+      await saveWorldPrompt(opts.out, prompt);
+      (config.sources as Record<string, unknown>).prompt = prompt.source;
+    } finally {
+      disposePrompt(prompt);
     }
   }
   const lamDir = opts.lam && existsSync(opts.lam) && statSync(opts.lam).isDirectory() ? opts.lam : null;

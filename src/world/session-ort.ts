@@ -1,7 +1,8 @@
 /**
  * The WorldSession's passes on onnxruntime (fp32, or int8 weights): 4–6× faster than jax-js's
- * wasm kernels on a CPU, and int8 about 2× more. Node only (onnxruntime-node); session.ts loads
- * this file lazily, so the browser player never sees it.
+ * wasm kernels on a CPU, and int8 about 2× more. Runs on whichever onnxruntime it is given
+ * (`ort`: onnxruntime-node in Node, onnxruntime-web in the browser player's worker); nothing here
+ * imports either, so the web bundle reaches this file without the native addon.
  *
  * Three graph families, each traced with makeJaxpr and exported once per input cache length
  * (caches grow until their window, then stay there: at most timeWindow + 1 and decoderWindow + 1
@@ -28,8 +29,8 @@ import { boolArray, dynamicsStep, slotsPerFrame } from "../models/dynamics.js";
 import type { DynamicsParams } from "../models/dynamics.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import { exportJaxpr } from "../onnx/export.js";
-import { OnnxSession } from "../onnx/runtime.js";
-import type { HostTensor } from "../onnx/runtime.js";
+import { OrtSession } from "../onnx/runtime-core.js";
+import type { HostTensor, OrtModule } from "../onnx/runtime-core.js";
 import { decodeFrameStep, decoderHalf } from "./frame-decoder.js";
 import { sessionIteration } from "./sampling.js";
 import type { FrameStepper, StepperParts } from "./session.js";
@@ -41,8 +42,12 @@ export interface OrtStepperOptions {
   decoderWindow: number;
   /** int8 weights in every MatMul with a constant weight (DynamicQuantizeMatMul). */
   int8: boolean;
-  /** onnxruntime intra-op threads (default: all cores). */
+  /** The onnxruntime the graphs run on (onnxruntime-node or onnxruntime-web). */
+  ort: OrtModule;
+  /** onnxruntime intra-op threads (default 1; onnxruntime-web reads `ort.env.wasm.numThreads` instead). */
   threads?: number;
+  /** Execution providers in order of preference (default: the runtime's own, cpu or wasm). */
+  executionProviders?: string[];
 }
 
 type Graph = (...xs: np.Array[]) => np.Array[];
@@ -52,16 +57,16 @@ const toCaches = (xs: np.Array[]): KVCache[] => Array.from({ length: xs.length /
 const fromCaches = (cs: KVCache[]): np.Array[] => cs.flatMap((c) => [c.k, c.v]);
 
 /** Trace `f` at `examples` (disposed here), export and open an onnxruntime session. */
-async function compile(f: Graph, examples: np.Array[], opts: OrtStepperOptions): Promise<OnnxSession> {
+async function compile(f: Graph, examples: np.Array[], opts: OrtStepperOptions): Promise<OrtSession> {
   const { jaxpr } = makeJaxpr(f)(...examples);
   tree.dispose(examples);
   const model = exportJaxpr(jaxpr, opts.int8 ? { quantize: "int8" } : {});
   jaxpr.dispose();
-  return OnnxSession.create(model, { threads: opts.threads });
+  return OrtSession.open(opts.ort, model, { threads: opts.threads, executionProviders: opts.executionProviders });
 }
 
 /** Run a session on host tensors fed in graph input order; outputs in graph output order. */
-async function runHost(session: OnnxSession, inputs: HostTensor[]): Promise<HostTensor[]> {
+async function runHost(session: OrtSession, inputs: HostTensor[]): Promise<HostTensor[]> {
   const feeds: Record<string, HostTensor> = {};
   session.inputNames.forEach((n, i) => (feeds[n] = inputs[i]));
   const out = await session.run(feeds);
@@ -74,7 +79,7 @@ const actionTensor = (code: number): HostTensor => ({ data: Int32Array.of(code),
 export class OrtStepper implements FrameStepper {
   private dynCaches: HostTensor[] = [];
   private decCaches: HostTensor[] = [];
-  private readonly graphs = new Map<string, Promise<OnnxSession>>();
+  private readonly graphs = new Map<string, Promise<OrtSession>>();
   /** Time spent in each graph family since the last `timings()` (ms). */
   private spent = { sample: 0, decode: 0 };
 
@@ -132,7 +137,7 @@ export class OrtStepper implements FrameStepper {
   }
 
   /** The graph of a family at an input cache length, compiled on first use. */
-  private graph(family: "sample" | "commit" | "decode", frames: number): Promise<OnnxSession> {
+  private graph(family: "sample" | "commit" | "decode", frames: number): Promise<OrtSession> {
     const id = `${family}:${frames}`;
     let g = this.graphs.get(id);
     if (!g) {
@@ -142,7 +147,7 @@ export class OrtStepper implements FrameStepper {
     return g;
   }
 
-  private compileDynamics(family: "sample" | "commit", frames: number): Promise<OnnxSession> {
+  private compileDynamics(family: "sample" | "commit", frames: number): Promise<OrtSession> {
     const { dynamics, dynamicsConfig: d } = this.parts;
     const N = d.tokensPerFrame;
     const L = d.layers;
@@ -177,7 +182,7 @@ export class OrtStepper implements FrameStepper {
     return compile(f, [np.zeros([1], { dtype: np.int32 }), ...cacheExamples, ...noiseExamples], this.opts);
   }
 
-  private compileDecode(frames: number): Promise<OnnxSession> {
+  private compileDecode(frames: number): Promise<OrtSession> {
     const { tokenizer, codebook_KD, tokenizerConfig: c } = this.parts;
     const N = (c.height / c.patch) * (c.width / c.patch);
     const window = this.opts.decoderWindow;

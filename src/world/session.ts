@@ -14,8 +14,9 @@
  * stepped the same way (src/world/frame-decoder.ts).
  *
  * Backends (`backend`): "ort" (default in Node) runs the passes as exported ONNX graphs on
- * onnxruntime, optionally with int8 weights (session-ort.ts); "jax" runs them jitted on jax-js
- * (session-jax.ts), the browser's backend. Both sample the same tokens from the same seed.
+ * onnxruntime, optionally with int8 weights (session-ort.ts; onnxruntime-node, or the module in
+ * `ort`: the browser player passes onnxruntime-web); "jax" runs them jitted on jax-js
+ * (session-jax.ts), the browser's fallback. Both sample the same tokens from the same seed.
  *
  * Bounded: both stacks trim their caches to their window (the dynamics' `timeWindow`, the
  * decoder's `decoderWindow`), so cost per step and memory are flat however long the session
@@ -32,11 +33,14 @@ import { maskgitSchedule } from "../models/maskgit.js";
 import { tokenize } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import { JaxStepper } from "./session-jax.js";
+import { OrtStepper } from "./session-ort.js";
+import type { OrtModule } from "../onnx/runtime-core.js";
 import { frameUniforms } from "./sampling.js";
-import type { LoadedWorld } from "./world-types.js";
+import type { LoadedPrompt, LoadedWorld } from "./world-types.js";
 import { keep } from "../core/refs.js";
+import { Imaginer } from "./imagine.js";
 
-/** Where the passes run: jax-js (wasm / WebGPU, everywhere) or onnxruntime (Node only, 4–6× faster). */
+/** Where the passes run: jax-js (wasm / WebGPU, everywhere) or onnxruntime (node or web, 4–6× faster). */
 export type SessionBackend = "jax" | "ort";
 
 export interface SessionOptions {
@@ -54,8 +58,12 @@ export interface SessionOptions {
   backend?: SessionBackend;
   /** int8 weights in the matmuls (ort backend only). Default false. */
   int8?: boolean;
-  /** onnxruntime intra-op threads (ort backend). Default: all cores. */
+  /** onnxruntime intra-op threads (ort backend). Default: all cores in Node. */
   threads?: number;
+  /** The onnxruntime of the ort backend. Default onnxruntime-node (Node only); the browser passes onnxruntime-web. */
+  ort?: OrtModule;
+  /** onnxruntime execution providers in order of preference (ort backend). Default: the runtime's own. */
+  executionProviders?: string[];
 }
 
 /**
@@ -91,10 +99,10 @@ export interface StepperParts {
 }
 
 /**
- * session-ort.ts by a variable specifier, so that bundlers (the web player) and the browser
- * typecheck do not follow it into onnxruntime-node; only Node reaches it.
+ * onnxruntime-node's binding (src/onnx/runtime.ts) by a variable specifier, so that bundlers (the
+ * web player) and the browser typecheck do not follow it into the native addon; only Node reaches it.
  */
-const ORT_STEPPER_MODULE = "./session-ort.js";
+const NODE_RUNTIME_MODULE = "../onnx/runtime.js";
 
 /** True under Node (where onnxruntime-node is installed with worldkit). */
 function inNode(): boolean {
@@ -107,6 +115,18 @@ export interface FramesInput {
   count: number;
   /** Action code (or name) that led into each frame; default "none" for all. */
   actions?: (number | string)[];
+}
+
+/**
+ * A text prompt: the world's prompt model (prompt.safetensors) imagines the first frame
+ * (src/world/imagine.ts), and the session starts from it as from an image.
+ */
+export interface PromptInput {
+  prompt: string;
+  /** Seed of the prompt model's sampling noise. Default: the session's seed. */
+  seed?: number;
+  /** Classifier-free guidance scale (1 = none). Default: the prompt model's. */
+  guidance?: number;
 }
 
 /** One frame: H·W·3 RGB or H·W·C in [0, 1]; a missing depth channel becomes zeros. */
@@ -136,14 +156,20 @@ export class WorldSession {
   private readonly tok: TokenizerParams;
   private readonly codebook: np.Array;
   private readonly dyn: DynamicsParams;
-  private readonly opts: Required<Omit<SessionOptions, "threads">> & Pick<SessionOptions, "threads">;
+  private readonly opts: Required<Omit<SessionOptions, "threads" | "ort" | "executionProviders">> & Pick<SessionOptions, "threads" | "ort" | "executionProviders">;
   private readonly schedule: number[];
   private stepper: FrameStepper | null = null;
   private started: FramesInput | null = null;
   private stepIndex = 0;
+  /** The prompt model (own references), or null when the world has none. */
+  private readonly prompt: LoadedPrompt | null;
+  private readonly source: string;
+  private imaginer: Imaginer | null = null;
 
   /** Borrows the world's arrays (takes its own references); `dispose()` releases them. */
   constructor(world: LoadedWorld, opts: SessionOptions = {}) {
+    this.source = world.source;
+    this.prompt = world.prompt ? { ...world.prompt, params: keep(world.prompt.params) } : null;
     this.tokenizerConfig = world.tokenizer.config;
     this.dynamicsConfig = world.dynamics.config;
     this.actionMap = world.actionMap;
@@ -153,7 +179,7 @@ export class WorldSession {
     this.backend = this.opts.backend;
     if (this.backend !== "jax" && this.backend !== "ort") throw new Error(`session: backend must be "jax" or "ort", got "${String(this.backend)}"`);
     if (this.opts.int8 && this.backend !== "ort") throw new Error("session: int8 needs the ort backend (jax-js has no int8 path)");
-    if (this.backend === "ort" && !inNode()) throw new Error("session: the ort backend needs Node (onnxruntime-node); use backend \"jax\" in the browser");
+    if (this.backend === "ort" && !inNode() && !this.opts.ort) throw new Error("session: the ort backend outside Node needs an onnxruntime module (options.ort: onnxruntime-web), or use backend \"jax\"");
     this.schedule = maskgitSchedule(d.tokensPerFrame, this.opts.sampleSteps);
     this.tok = keep(world.tokenizer.params);
     this.codebook = world.tokenizer.codebook_KD.ref;
@@ -189,12 +215,17 @@ export class WorldSession {
     throw new Error(`session: unknown action "${action}" (known: ${known})`);
   }
 
-  /** Start (or restart) from context frames or one image. Returns the last context frame, decoded. */
-  async start(input: FramesInput | ImageInput): Promise<StepResult> {
+  /** Start (or restart) from context frames, one image or a text prompt. Returns the last context frame, decoded. */
+  async start(input: FramesInput | ImageInput | PromptInput): Promise<StepResult> {
     const c = this.tokenizerConfig;
     const frame = c.height * c.width * c.channels;
     let frames: FramesInput;
-    if ("image" in input) {
+    if ("prompt" in input) {
+      if (!this.prompt) throw new Error(`session.start: ${this.source} has no prompt model (prompt.safetensors); add one with worldkit pack --prompt RUN`);
+      this.imaginer ??= new Imaginer(this.prompt, { params: this.tok, codebook_KD: this.codebook, config: this.tokenizerConfig });
+      const r = await this.imaginer.imagine([input.prompt], { seed: input.seed ?? this.opts.seed, guidance: input.guidance });
+      frames = { frames: r.pixels, count: 1 };
+    } else if ("image" in input) {
       const px = c.height * c.width;
       const ch = input.image.length / px;
       if (ch !== 3 && ch !== c.channels) throw new Error(`session.start: image has ${input.image.length} values; expected ${c.height}×${c.width}×3 or ×${c.channels}`);
@@ -254,6 +285,9 @@ export class WorldSession {
   dispose(): void {
     const stepper = this.stepper;
     this.stepper = null;
+    this.imaginer?.dispose();
+    this.imaginer = null;
+    if (this.prompt) tree.dispose(this.prompt.params as unknown as ParamTree);
     const done = stepper?.dispose();
     if (done) done.catch((e: unknown) => console.error(`session: releasing onnxruntime sessions failed: ${String(e)}`));
     tree.dispose(this.tok as unknown as ParamTree);
@@ -269,8 +303,13 @@ export class WorldSession {
     const common = { schedule: this.schedule, temperature: o.temperature, decoderWindow: o.decoderWindow };
     if (this.backend === "jax") this.stepper = new JaxStepper(parts, { ...common, jit: o.jit });
     else {
-      const mod = (await import(/* @vite-ignore */ ORT_STEPPER_MODULE)) as { OrtStepper: new (p: StepperParts, opts: object) => FrameStepper };
-      this.stepper = new mod.OrtStepper(parts, { ...common, int8: o.int8, threads: o.threads });
+      let { ort, threads } = o;
+      if (!ort) {
+        const node = (await import(/* @vite-ignore */ NODE_RUNTIME_MODULE)) as { nodeOrt: OrtModule; defaultThreads(): number };
+        ort = node.nodeOrt;
+        threads ??= node.defaultThreads();
+      }
+      this.stepper = new OrtStepper(parts, { ...common, ort, int8: o.int8, threads, executionProviders: o.executionProviders });
     }
     return this.stepper;
   }

@@ -6,6 +6,7 @@
 import type { np } from "../core/jax.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
+import type { PromptConfig, PromptParams } from "../models/prompt.js";
 
 export interface LoadedTokenizer {
   config: TokenizerConfig;
@@ -27,6 +28,14 @@ export interface LoadedDynamics {
   tokenizerPath: string | null;
 }
 
+/** The text → first-frame model (prompt.safetensors); its config carries the vocabulary. */
+export interface LoadedPrompt {
+  config: PromptConfig;
+  params: PromptParams;
+  source: string;
+  step: number;
+}
+
 export interface LoadedWorld {
   tokenizer: LoadedTokenizer;
   dynamics: LoadedDynamics;
@@ -34,4 +43,6 @@ export interface LoadedWorld {
   actionMap: Record<string, number> | null;
   /** The world or run folder it came from. */
   source: string;
+  /** The prompt model, when the world folder has prompt.safetensors (start({ prompt }) needs it). */
+  prompt?: LoadedPrompt | null;
 }

@@ -1,7 +1,9 @@
 /**
  * The player page in Debian's chromium (driven by playwright-core; CI apt-installs it), on the
- * tiny test world: it becomes playable, a mapped key changes the frame, an fps figure appears.
- * A screenshot is saved to a temp folder (its path is printed) for a person to look at.
+ * tiny test world: it becomes playable on onnxruntime-web (wasm, its runtime from our own
+ * server), a mapped key changes the frame, an fps figure appears; with onnxruntime-web's files
+ * unreachable it plays on jax-js and says so. A screenshot is saved to a temp folder (its path
+ * is printed) for a person to look at.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -67,7 +69,8 @@ describe.skipIf(!hasChromium)("player page in chromium", () => {
     const fps = await page.textContent("#fps");
     const device = await page.textContent("#device");
     console.log(`browser.test: playable after ${readyMs} ms; ${fps}; ${await page.textContent("#ms")}; device ${device}`);
-    expect(device).toMatch(/^wasm, \d+ threads?$/); // --disable-gpu: no WebGPU; cross-origin isolated
+    expect(device).toMatch(/^onnxruntime-web · wasm, int8, \d+ threads?$/); // cross-origin isolated: no "(not isolated)"
+    expect(await page.isHidden("#notice")).toBe(true); // no fallback
     expect(Number(fps!.slice(4))).toBeGreaterThan(0);
     // Buttons show each bound action's label and code.
     const buttons = await page.$$eval("#actions button", (bs) => bs.map((b) => b.textContent));
@@ -124,5 +127,22 @@ describe.skipIf(!hasChromium)("player page in chromium", () => {
     await page.waitForFunction(`document.getElementById("last").textContent === "start"`, undefined, { timeout: 30_000 });
     expect(await canvasPixels(page)).toBe(uploadedStart);
     expect(pageErrors).toEqual([]);
+  });
+
+  it("falls back to jax-js when onnxruntime-web cannot load, and says so", async () => {
+    const p = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    const ortFiles: string[] = [];
+    await p.route("**/ort/**", (route) => {
+      ortFiles.push(new URL(route.request().url()).pathname);
+      return route.abort();
+    });
+    await p.goto(server.url);
+    await p.waitForSelector('#status[data-state="playing"]', { timeout: 60_000 });
+    expect(ortFiles.length).toBeGreaterThan(0); // it did try our own server, and nothing else
+    expect(await p.textContent("#device")).toMatch(/^jax-js · wasm, \d+ threads?$/);
+    expect(await p.textContent("#notice")).toMatch(/^onnxruntime-web is not running \(.+\); playing on jax-js instead/);
+    const n = await steps(p);
+    await stepsReach(p, n + 2);
+    await p.close();
   });
 });

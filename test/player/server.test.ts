@@ -33,6 +33,9 @@ beforeAll(async () => {
   await initDevice();
   mkdirSync(worldDir);
   mkdirSync(join(webDir, "assets"), { recursive: true });
+  mkdirSync(join(webDir, "ort"));
+  writeFileSync(join(webDir, "ort", "ort-wasm-simd-threaded.wasm"), new Uint8Array([0, 97, 115, 109]));
+  writeFileSync(join(webDir, "ort", "ort-wasm-simd-threaded.mjs"), "export default 1");
   await writeTestWorld(worldDir);
   writeFileSync(join(webDir, "index.html"), "<!doctype html><title>player</title>");
   writeFileSync(join(webDir, "assets", "main-abc.js"), "console.log(1)");
@@ -65,6 +68,11 @@ describe("player server", () => {
     expect(page.headers["cross-origin-opener-policy"]).toBe("same-origin");
     expect(page.headers["cross-origin-embedder-policy"]).toBe("require-corp");
     expect((await get("/assets/main-abc.js")).headers["content-type"]).toBe("text/javascript; charset=utf-8");
+    // onnxruntime-web's runtime, from our own server (the page never reaches a CDN).
+    const wasm = await get("/ort/ort-wasm-simd-threaded.wasm");
+    expect([wasm.status, wasm.headers["content-type"], [...wasm.body]]).toEqual([200, "application/wasm", [0, 97, 115, 109]]);
+    expect((await get("/ort/ort-wasm-simd-threaded.mjs")).headers["content-type"]).toBe("text/javascript; charset=utf-8");
+    expect((await get("/ort/../secret.txt")).status).toBe(404);
     const tok = await get("/world/tokenizer.safetensors");
     expect(tok.status).toBe(200);
     expect(tok.body.equals(readFileSync(join(worldDir, "tokenizer.safetensors")))).toBe(true);
