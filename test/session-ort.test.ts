@@ -1,38 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hostRng, initDevice, makeKey, tree } from "../src/core/index.js";
+import { initDevice, tree } from "../src/core/index.js";
 import { liveBuffers, settle, startLeakCount } from "../src/core/leaks.js";
-import type { ParamTree } from "../src/core/tree-names.js";
 import { psnr } from "../src/data/image-metrics.js";
-import { DYNAMICS_DEFAULTS, initDynamics } from "../src/models/dynamics.js";
-import type { DynamicsConfig } from "../src/models/dynamics.js";
-import { TOKENIZER_DEFAULTS, initTokenizer } from "../src/models/tokenizer.js";
-import type { TokenizerConfig } from "../src/models/tokenizer.js";
 import { disposeWorld } from "../src/world/dynamics-io.js";
 import type { LoadedWorld } from "../src/world/dynamics-io.js";
 import { WorldSession } from "../src/world/session.js";
+import { makeTinyWorld, tinyConfigs, tinyFrames } from "./helpers/tiny-world.js";
 import type { SessionOptions, StepResult } from "../src/world/session.js";
 
 // The tiny random world of session.test.ts; 64 codes so the sampler's blocked CDF has 8 blocks of 8.
-const tokCfg: TokenizerConfig = { ...TOKENIZER_DEFAULTS, height: 16, width: 16, channels: 4, patch: 4, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, mlpRatio: 2, codes: 64, codeDim: 8 };
-const dynCfg: DynamicsConfig = { ...DYNAMICS_DEFAULTS, tokensPerFrame: 16, codes: 64, actions: 4, dim: 32, heads: 2, layers: 2, mlpRatio: 2, timeWindow: 3, sampleSteps: 3 };
+const { tokCfg, dynCfg } = tinyConfigs(64, 3);
 let world: LoadedWorld;
-
-function makeWorld(): LoadedWorld {
-  const t = initTokenizer(makeKey(1), tokCfg);
-  const { codebook_KD, ema, age_K } = t.state;
-  tree.dispose({ ema, age_K } as unknown as ParamTree);
-  return {
-    tokenizer: { config: tokCfg, params: t.params, codebook_KD, source: "test", step: 0 },
-    dynamics: { config: dynCfg, params: initDynamics(makeKey(2), dynCfg), source: "test", step: 0, tokenizerPath: null },
-    actionMap: null,
-    source: "test",
-  };
-}
-
-function frames(count: number, seed: number): Float32Array {
-  const r = hostRng(seed);
-  return Float32Array.from({ length: count * 16 * 16 * 4 }, () => r());
-}
+const makeWorld = (): LoadedWorld => makeTinyWorld(tokCfg, dynCfg);
+const frames = tinyFrames;
 
 /** start (2 context frames) + one step per action; every frame returned. */
 async function rollout(opts: SessionOptions, actions: number[]): Promise<StepResult[]> {

@@ -2,40 +2,25 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hostRng, initDevice, makeKey, np, tree } from "../src/core/index.js";
+import { initDevice, np, tree } from "../src/core/index.js";
 import { liveBuffers, settle, startLeakCount } from "../src/core/leaks.js";
 import type { ParamTree } from "../src/core/tree-names.js";
-import { DYNAMICS_DEFAULTS, boolArray, dynamicsLogits, initDynamics } from "../src/models/dynamics.js";
-import type { DynamicsConfig, DynamicsParams } from "../src/models/dynamics.js";
-import { TOKENIZER_DEFAULTS, detokenize, initTokenizer } from "../src/models/tokenizer.js";
-import type { TokenizerConfig, TokenizerParams } from "../src/models/tokenizer.js";
+import { boolArray, dynamicsLogits } from "../src/models/dynamics.js";
+import type { DynamicsParams } from "../src/models/dynamics.js";
+import { detokenize } from "../src/models/tokenizer.js";
+import type { TokenizerParams } from "../src/models/tokenizer.js";
 import { disposeWorld, loadWorld, saveWorldDynamics } from "../src/world/dynamics-io.js";
 import type { LoadedWorld } from "../src/world/dynamics-io.js";
 import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
 import { WorldSession } from "../src/world/session.js";
+import { makeTinyWorld, tinyConfigs, tinyFrames } from "./helpers/tiny-world.js";
 import { main } from "../src/cli/main.js";
 
-const tokCfg: TokenizerConfig = { ...TOKENIZER_DEFAULTS, height: 16, width: 16, channels: 4, patch: 4, dim: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, mlpRatio: 2, codes: 32, codeDim: 8 };
-const dynCfg: DynamicsConfig = { ...DYNAMICS_DEFAULTS, tokensPerFrame: 16, codes: 32, actions: 4, dim: 32, heads: 2, layers: 2, mlpRatio: 2, timeWindow: 3, sampleSteps: 2 };
+const { tokCfg, dynCfg } = tinyConfigs(32, 2);
 const dir = mkdtempSync(join(tmpdir(), "wk-session-"));
 let world: LoadedWorld;
-
-function makeWorld(): LoadedWorld {
-  const t = initTokenizer(makeKey(1), tokCfg);
-  const { codebook_KD, ema, age_K } = t.state;
-  tree.dispose({ ema, age_K } as unknown as ParamTree);
-  return {
-    tokenizer: { config: tokCfg, params: t.params, codebook_KD, source: "test", step: 0 },
-    dynamics: { config: dynCfg, params: initDynamics(makeKey(2), dynCfg), source: "test", step: 0, tokenizerPath: null },
-    actionMap: null,
-    source: "test",
-  };
-}
-
-function frames(count: number, seed: number): Float32Array {
-  const r = hostRng(seed);
-  return Float32Array.from({ length: count * 16 * 16 * 4 }, () => r());
-}
+const makeWorld = (): LoadedWorld => makeTinyWorld(tokCfg, dynCfg);
+const frames = tinyFrames;
 
 beforeAll(async () => {
   await initDevice();

@@ -3,14 +3,12 @@
  * (src/eval/prompt-eval.ts). Kept apart from eval.ts, which dispatches here.
  */
 import { initDevice } from "../core/device.js";
-import { tree } from "../core/jax.js";
-import type { ParamTree } from "../core/tree-names.js";
 import { Progress } from "../core/progress.js";
 import { openDataset } from "../data/loader.js";
 import { evalPrompt } from "../eval/prompt-eval.js";
 import { Imaginer } from "../world/imagine.js";
 import { disposePrompt, loadPrompt } from "../world/prompt-io.js";
-import { loadTokenizer } from "../world/tokenizer-io.js";
+import { disposeTokenizer, loadTokenizer } from "../world/tokenizer-io.js";
 import { checkFlags, intFlag, requireFlag, UsageError } from "./args.js";
 import type { ParsedArgs } from "./args.js";
 
@@ -65,8 +63,7 @@ export async function runEvalPrompt(args: ParsedArgs): Promise<number> {
   } finally {
     imaginer.dispose();
     disposePrompt(prompt);
-    tree.dispose(tokenizer.params as unknown as ParamTree);
-    tokenizer.codebook_KD.dispose();
+    disposeTokenizer(tokenizer);
   }
   return 0;
 }

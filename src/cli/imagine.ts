@@ -4,12 +4,10 @@
  */
 import { writeFileSync } from "node:fs";
 import { initDevice } from "../core/device.js";
-import { tree } from "../core/jax.js";
-import type { ParamTree } from "../core/tree-names.js";
 import { encodePng } from "../data/png.js";
 import { Imaginer } from "../world/imagine.js";
 import { disposePrompt, loadPrompt } from "../world/prompt-io.js";
-import { loadTokenizer } from "../world/tokenizer-io.js";
+import { disposeTokenizer, loadTokenizer } from "../world/tokenizer-io.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
 import type { Command } from "./command.js";
 
@@ -71,8 +69,7 @@ export const imagine: Command = {
     } finally {
       imaginer.dispose();
       disposePrompt(prompt);
-      tree.dispose(tokenizer.params as unknown as ParamTree);
-      tokenizer.codebook_KD.dispose();
+      disposeTokenizer(tokenizer);
     }
     return 0;
   },

@@ -21,7 +21,7 @@ import { stepRunner } from "./step-runner.js";
 import { DYNAMICS_DEFAULTS, boolArray, dynamicsLoss, initDynamics, trainingMask } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import type { Dataset } from "../data/loader.js";
-import { loadTokenizer } from "../world/tokenizer-io.js";
+import { disposeTokenizer, loadTokenizer } from "../world/tokenizer-io.js";
 import { disposeLam, loadLam } from "../world/lam-io.js";
 import { tokenCache } from "./token-cache.js";
 import type { TokenCache } from "./token-cache.js";
@@ -122,8 +122,7 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
       }
     },
   });
-  tree.dispose(tokenizer.params as unknown as ParamTree);
-  tokenizer.codebook_KD.dispose();
+  disposeTokenizer(tokenizer);
   if (lam) disposeLam(lam);
   const { N, K, A } = cache.index;
   const dc: DynamicsConfig = { ...cfg.dynamics, tokensPerFrame: N, codes: K, actions: A };

@@ -32,7 +32,7 @@ import { PROMPT_DEFAULTS, SPECIAL_WORDS, buildVocab, encodeCaption, initPrompt, 
 import type { PromptConfig, PromptParams } from "../models/prompt.js";
 import { tokenize, tokensPerFrame } from "../models/tokenizer.js";
 import { compileOrt } from "../onnx/compiled.js";
-import { loadTokenizer } from "../world/tokenizer-io.js";
+import { disposeTokenizer, loadTokenizer } from "../world/tokenizer-io.js";
 import type { LoadedTokenizer } from "../world/tokenizer-io.js";
 import { stepRunner } from "./step-runner.js";
 import { TRAIN_DEFAULTS } from "./loop.js";
@@ -175,8 +175,7 @@ export async function promptPhase(cfg: PromptRunConfig, ds: Dataset, out: string
   log(`prompt: tokenizing the captioned frames of ${ds.dir} (tokenizer ${tokenizer.source})`);
   const pairs = await promptPairs(out, ds, tokenizer, { chunk: cfg.data.chunk, threads: cfg.train.threads, log });
   const K = tokenizer.config.codes;
-  tree.dispose(tokenizer.params as unknown as ParamTree);
-  tokenizer.codebook_KD.dispose();
+  disposeTokenizer(tokenizer);
   const trainIdx = pairs.split.flatMap((s, i) => (s === "train" ? [i] : []));
   const valIdx = pairs.split.flatMap((s, i) => (s === "val" ? [i] : []));
   if (!trainIdx.length) throw new Error(`train prompt: ${ds.dir} has no captioned frame in the train split`);

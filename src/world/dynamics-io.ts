@@ -19,7 +19,7 @@ import { loadCheckpoint, resolvePartFile, saveCheckpoint } from "../core/checkpo
 import { DYNAMICS_DEFAULTS } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { readActionsFile } from "./calibration.js";
-import { loadTokenizer } from "./tokenizer-io.js";
+import { disposeTokenizer, loadTokenizer } from "./tokenizer-io.js";
 import { disposePrompt, loadWorldPrompt } from "./prompt-io.js";
 import type { LoadedDynamics, LoadedWorld } from "./world-types.js";
 export type { LoadedDynamics, LoadedWorld } from "./world-types.js";
@@ -98,8 +98,7 @@ export async function loadWorld(path: string, opts: { tokenizer?: string } = {})
 
 /** Free a loaded world's arrays. */
 export function disposeWorld(w: LoadedWorld): void {
-  tree.dispose(w.tokenizer.params as unknown as ParamTree);
-  w.tokenizer.codebook_KD.dispose();
+  disposeTokenizer(w.tokenizer);
   tree.dispose(w.dynamics.params as unknown as ParamTree);
   if (w.prompt) disposePrompt(w.prompt);
 }

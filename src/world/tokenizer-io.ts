@@ -45,6 +45,12 @@ async function loadWorldTokenizer(file: string): Promise<LoadedTokenizer> {
 }
 
 /** Write a tokenizer into a world folder as `tokenizer.safetensors` (arrays not consumed). */
+/** Free a loaded tokenizer's arrays. */
+export function disposeTokenizer(t: LoadedTokenizer): void {
+  tree.dispose(t.params as unknown as ParamTree);
+  t.codebook_KD.dispose();
+}
+
 export async function saveWorldTokenizer(dir: string, t: LoadedTokenizer): Promise<string> {
   const file = join(dir, TOKENIZER_FILE);
   await saveCheckpoint(file, {
