@@ -7,4 +7,5 @@ export function disposeWorldArrays(w: LoadedWorld): void {
   tree.dispose(w.tokenizer.params as unknown as ParamTree);
   w.tokenizer.codebook_KD.dispose();
   tree.dispose(w.dynamics.params as unknown as ParamTree);
+  if (w.prompt) tree.dispose(w.prompt.params as unknown as ParamTree);
 }

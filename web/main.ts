@@ -5,6 +5,9 @@
  *
  * RGB and depth are drawn side by side into a small canvas, then scaled up nearest-neighbour into
  * the visible one (which is also what a recording captures).
+ *
+ * When the world has a prompt model, a text box starts it over from a first frame imagined from
+ * the text ("Dream"); keys typed into the box stay in the box.
  */
 import type { FromWorker, ToWorker } from "./protocol.js";
 import type { PlayerAction } from "../src/player/world-files.js";
@@ -18,8 +21,8 @@ const statusEl = $("status");
 
 const worker = new Worker(new URL("./session-worker.ts", import.meta.url), { type: "module" });
 let ready: Ready | null = null;
-/** Requests sent to the worker and not yet answered; a new step waits for 0. */
-let pending = 0;
+/** Requests sent to the worker and not yet answered, oldest first (the worker answers in order); a new step waits for none. */
+const inFlight: ToWorker["type"][] = [];
 let paused = false;
 let steps = 0;
 const held = new Set<string>();
@@ -29,7 +32,7 @@ const small = document.createElement("canvas");
 let scale = 1;
 
 function send(msg: ToWorker, transfer: Transferable[] = []): void {
-  pending++;
+  inFlight.push(msg.type);
   worker.postMessage(msg, transfer);
 }
 
@@ -62,7 +65,8 @@ function currentAction(): PlayerAction | null {
   return best;
 }
 
-function labelOf(code: number | null): string {
+function labelOf(code: number | null, request: ToWorker["type"] | undefined): string {
+  if (request === "prompt") return "start (dreamed from text)";
   if (code === null) return "start";
   const a = ready?.actions.find((x) => x.code === code);
   return a ? `${a.label} (code ${code})` : `idle (code ${code})`;
@@ -136,22 +140,68 @@ function setup(r: Ready): void {
   const select = $<HTMLSelectElement>("passes");
   if (![...select.options].some((o) => Number(o.value) === r.sampleSteps)) select.add(new Option(String(r.sampleSteps), String(r.sampleSteps)));
   select.value = String(r.sampleSteps);
+  if (r.hasPrompt) setupDream(r.promptExamples);
   setStatus("playing", `playing · loaded in ${(r.loadMs / 1000).toFixed(1)} s`);
 }
 
+/** The prompt box: shown only for worlds with a prompt model; examples fill the box and dream at once. */
+function setupDream(examples: string[]): void {
+  const form = $<HTMLFormElement>("dream");
+  const input = $<HTMLInputElement>("prompt");
+  form.hidden = false;
+  if (examples.length) input.placeholder = examples[0];
+  const box = $("examples");
+  box.replaceChildren(examples.length ? "try:" : "");
+  for (const text of examples) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.addEventListener("click", () => {
+      input.value = text;
+      dream(text);
+    });
+    box.append(b);
+  }
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    dream(input.value);
+  });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") input.blur();
+  });
+}
+
+function dream(text: string): void {
+  if (!ready?.hasPrompt) return;
+  $("error").hidden = true;
+  setStatus("dreaming", "dreaming from text…");
+  // Keys go back to the world: the next arrow press plays rather than moving the caret.
+  (document.activeElement as HTMLElement | null)?.blur();
+  send({ type: "prompt", text });
+}
+
+/** The status after a dream (or a failed one): whatever the play state is. */
+function restoreStatus(): void {
+  setStatus(paused ? "paused" : "playing", paused ? "paused" : "playing");
+}
+
 function stepOnce(code: number): void {
-  if (pending === 0 && ready) send({ type: "step", code });
+  if (inFlight.length === 0 && ready) send({ type: "step", code });
 }
 
 worker.onmessage = (e: MessageEvent<FromWorker>) => {
   const m = e.data;
   if (m.type === "error") {
-    pending--;
-    showError(m.message);
+    inFlight.shift();
+    // A prompt the worker refused (an unknown word) leaves the session as it was: say why, play on.
+    const fatal = m.request !== "prompt";
+    showError(m.message, fatal);
+    if (!fatal) restoreStatus();
   } else if (m.type === "ready") {
     setup(m);
   } else {
-    pending--;
+    const request = inFlight.shift();
+    if (request === "prompt") restoreStatus();
     draw(m.rgb, m.depth);
     if (m.code !== null) {
       steps++;
@@ -160,7 +210,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     }
     const parts = m.parts ? Object.entries(m.parts).map(([k, v]) => `${k} ${v.toFixed(0)}`) : [];
     $("ms").textContent = `step ${m.ms.toFixed(1)} ms${parts.length ? ` (${parts.join(", ")})` : ""}`;
-    $("last").textContent = labelOf(m.code);
+    $("last").textContent = labelOf(m.code, request);
     // Ask for the next frame now rather than at the next animation frame: waiting for it would
     // idle the worker for up to a display refresh (16 ms) per step.
     playOn();
@@ -170,7 +220,7 @@ worker.onerror = (e) => showError(`the session worker failed: ${e.message}`);
 
 /** While playing, the next step with the held action (or the idle one) once none is in flight. */
 function playOn(): void {
-  if (ready && !paused && pending === 0 && statusEl.dataset.state !== "error") stepOnce(currentAction()?.code ?? ready.idleCode);
+  if (ready && !paused && inFlight.length === 0 && statusEl.dataset.state !== "error") stepOnce(currentAction()?.code ?? ready.idleCode);
 }
 
 function loop(): void {

@@ -23,7 +23,9 @@ export type ToWorker =
   | { type: "step"; code: number }
   | { type: "reset" }
   /** Start over from one RGB image, H·W·3 in [0, 1]. */
-  | { type: "image"; image: Float32Array };
+  | { type: "image"; image: Float32Array }
+  /** Start over from a first frame the prompt model imagines from `text` (only when ready.hasPrompt). */
+  | { type: "prompt"; text: string };
 
 export type FromWorker =
   | {
@@ -45,6 +47,10 @@ export type FromWorker =
       actions: PlayerAction[];
       idleCode: number;
       hasStartFrames: boolean;
+      /** Whether the world has a prompt model (prompt.safetensors), so a "prompt" request can work. */
+      hasPrompt: boolean;
+      /** Prompts in the model's vocabulary and its captions' grammar, to offer as examples ([] without a model). */
+      promptExamples: string[];
       sampleSteps: number;
       loadMs: number;
     }
@@ -58,4 +64,5 @@ export type FromWorker =
       /** Where the step's time went, ms per part (onnxruntime-web: sample = the dynamics graph, decode), or null. */
       parts: Record<string, number> | null;
     }
-  | { type: "error"; message: string };
+  /** `request`: the type of the request that failed (a failed "prompt" leaves the session playing as before). */
+  | { type: "error"; message: string; request: ToWorker["type"] };

@@ -7,13 +7,15 @@
  * Backend: the exported ONNX graphs on onnxruntime-web (wasm; session-ort.ts, 4–6× faster than
  * jax-js's kernels here), exported in this worker as the session reaches each cache length. When
  * onnxruntime-web fails to load or to run the start, the session falls back to jax-js (WebGPU
- * when present, else wasm) and the page says why. jax-js also tokenizes the start frames.
+ * when present, else wasm) and the page says why. jax-js also tokenizes the start frames and runs
+ * the prompt model (text → first frame) when the world has one.
  */
 import { initDevice } from "../src/core/device.js";
 import { WorldSession } from "../src/world/session.js";
 import type { StepResult } from "../src/world/session.js";
 import { loadWorldFiles } from "../src/player/world-files.js";
 import type { WorldBundle } from "../src/player/world-files.js";
+import { checkPrompt, examplePrompts } from "../src/player/prompt-words.js";
 import { disposeWorldArrays } from "./dispose.js";
 import { loadWebOrt } from "./ort-web.js";
 import type { FromWorker, LoadRequest, ToWorker } from "./protocol.js";
@@ -23,6 +25,10 @@ type Backend = Pick<Ready, "backend" | "device" | "threads" | "fallback">;
 type Started = { session: WorldSession; first: StepResult; backend: Backend };
 
 let session: WorldSession | null = null;
+/** The prompt model's vocabulary (null: the world has no prompt model). */
+let vocab: readonly string[] | null = null;
+/** Seed of the next prompt's sampling; counts up so that dreaming the same text again gives a new frame. */
+let promptSeed = 0;
 
 function post(msg: FromWorker, transfer: Transferable[] = []): void {
   (self as unknown as { postMessage(m: unknown, t: Transferable[]): void }).postMessage(msg, transfer);
@@ -62,6 +68,8 @@ async function load(req: LoadRequest): Promise<void> {
   const bundle = await loadWorldFiles(read, req.base.replace(/\/$/, ""));
   const c = bundle.world.tokenizer.config;
   const seed = Date.now() % 100000;
+  promptSeed = seed;
+  vocab = bundle.world.prompt?.config.vocab ?? null;
   const start = bundle.start ?? { frames: new Float32Array(c.height * c.width * c.channels).fill(0.5), count: 1 };
   let chosen: Started;
   const ort = req.backend === "jax" ? { reason: "skipped: ?backend=jax in the address" } : await startOrt(bundle, req, start, seed);
@@ -83,6 +91,8 @@ async function load(req: LoadRequest): Promise<void> {
     actions: bundle.actions,
     idleCode: bundle.idleCode,
     hasStartFrames: bundle.start !== null,
+    hasPrompt: vocab !== null,
+    promptExamples: vocab ? examplePrompts(vocab, 3) : [],
     sampleSteps: req.sampleSteps ?? bundle.world.dynamics.config.sampleSteps,
     loadMs: performance.now() - t0,
   });
@@ -95,9 +105,15 @@ async function handle(msg: ToWorker): Promise<void> {
   if (msg.type === "step") return frame(await session.step(msg.code), msg.code);
   if (msg.type === "reset") return frame(await session.reset(), null);
   if (msg.type === "image") return frame(await session.start({ image: msg.image }), null);
+  if (msg.type === "prompt") {
+    if (!vocab) throw new Error("this world has no prompt model (prompt.safetensors); add one with worldkit pack --prompt RUN");
+    // Checked here rather than left to the model, which would read an unknown word as <unk>.
+    checkPrompt(vocab, msg.text);
+    return frame(await session.start({ prompt: msg.text, seed: promptSeed++ }), null);
+  }
 }
 
 let queue: Promise<void> = Promise.resolve();
 self.onmessage = (e: MessageEvent<ToWorker>) => {
-  queue = queue.then(() => handle(e.data)).catch((err: unknown) => post({ type: "error", message: message(err) }));
+  queue = queue.then(() => handle(e.data)).catch((err: unknown) => post({ type: "error", message: message(err), request: e.data.type }));
 };

@@ -11,7 +11,7 @@ export const BACKEND_FLAGS = ["backend", "int8", "threads"];
 
 export const BACKEND_USAGE = `  --backend B        jax | ort: where the session runs (default ort, onnxruntime; jax = jax-js wasm)
   --int8             int8 weights in the matmuls (ort only; about 2× faster, slightly different frames)
-  --threads N        onnxruntime threads (ort; default all cores)`;
+  --threads N        onnxruntime threads (ort; default 1, the fastest measured for a step)`;
 
 export interface BackendChoice {
   backend: SessionBackend;
@@ -27,4 +27,30 @@ export function backendFlags(args: ReturnType<typeof parseArgs>, command: string
   const threads = args.flags.threads !== undefined ? intFlag(args, "threads", 0) : undefined;
   if (threads !== undefined && threads < 1) throw new UsageError(`worldkit ${command}: --threads must be ≥ 1, got ${threads}`);
   return { backend, int8, threads };
+}
+
+export const SAMPLING_FLAGS = ["temperature", "sample-steps"];
+
+export const SAMPLING_USAGE = `  --temperature T    MaskGIT sampling temperature (0 = greedy; default: the world's dynamics config)
+  --sample-steps N   MaskGIT passes per frame (default: the world's dynamics config)`;
+
+export interface SamplingChoice {
+  temperature?: number;
+  sampleSteps?: number;
+}
+
+/** `--temperature` and `--sample-steps`: the session's sampling settings (undefined = the world's). */
+export function samplingFlags(args: ReturnType<typeof parseArgs>, command: string): SamplingChoice {
+  const out: SamplingChoice = {};
+  if (args.flags.temperature !== undefined) {
+    const t = Number(args.flags.temperature);
+    if (!(t >= 0)) throw new UsageError(`worldkit ${command}: --temperature must be ≥ 0, got "${String(args.flags.temperature)}"`);
+    out.temperature = t;
+  }
+  if (args.flags["sample-steps"] !== undefined) {
+    const n = intFlag(args, "sample-steps", 0);
+    if (n < 1) throw new UsageError(`worldkit ${command}: --sample-steps must be ≥ 1, got ${n}`);
+    out.sampleSteps = n;
+  }
+  return out;
 }

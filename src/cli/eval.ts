@@ -20,7 +20,7 @@ import { evalWorld } from "../eval/world-eval.js";
 import { disposeWorld, loadWorld } from "../world/dynamics-io.js";
 import { ACTIONS_FILE, writeActionsFile } from "../world/calibration.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
-import { BACKEND_FLAGS, backendFlags } from "./backend-flags.js";
+import { BACKEND_FLAGS, backendFlags, SAMPLING_FLAGS, samplingFlags } from "./backend-flags.js";
 import type { Command } from "./command.js";
 import { EVAL_PROMPT_USAGE, runEvalPrompt } from "./eval-prompt.js";
 import { Progress } from "../core/progress.js";
@@ -41,7 +41,8 @@ const USAGE = `worldkit eval <what> [options]
       and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).
 
   world --world PATH --data DIR [--lam PATH] [--tokenizer PATH] [--starts 8] [--seed 0]
-      [--quick] [--skip-timing] [--backend jax|ort] [--int8] [--threads N] [--json]
+      [--quick] [--skip-timing] [--backend jax|ort] [--int8] [--threads N]
+      [--temperature T] [--sample-steps N] [--json]
       rollouts from 4 held-out context frames with the LAM's actions (default: PATH's
       lam.safetensors; without one, DIR's true actions): psnr_t, ssim_t (steps 1..16), psnr_t4,
       delta_psnr_t4 (inferred minus random actions), drift (PSNR at 16, 32, 64), gravity
@@ -131,8 +132,9 @@ async function runEvalLam(args: ReturnType<typeof parseArgs>): Promise<number> {
 }
 
 async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number> {
-  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "seed", "quick", "skip-timing", "json", ...BACKEND_FLAGS], "eval world");
+  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "seed", "quick", "skip-timing", "json", ...BACKEND_FLAGS, ...SAMPLING_FLAGS], "eval world");
   const { backend, int8, threads } = backendFlags(args, "eval world");
+  const sampling = samplingFlags(args, "eval world");
   const json = !!args.flags.json;
   const path = requireFlag(args, "world", "eval world");
   const ds = openDataset(requireFlag(args, "data", "eval world"));
@@ -143,7 +145,7 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
   try {
     const quick = !!args.flags.quick;
     const timing = args.flags["skip-timing"] ? (false as const) : undefined;
-    const r = await evalWorld(world, ds, { lam, quick, timing, backend, int8, threads, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
+    const r = await evalWorld(world, ds, { lam, quick, timing, backend, int8, threads, ...sampling, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
     if (json) console.log(JSON.stringify(r));
     else {
       const f = (v: number | null, d = 2) => (v === null || Number.isNaN(v) ? "n/a" : v.toFixed(d));

@@ -28,7 +28,7 @@ const USAGE = `worldkit play --world PATH [options]
   --tui            play in this terminal instead (arrows/space act, p pauses, r resets, q quits)
   --seed N         sampling seed (terminal player; default 0)
 ${BACKEND_USAGE}
-                     (the terminal player's session; the browser page always runs jax-js)`;
+                     (the terminal player's session; the page picks its own: onnxruntime-web, ?backend=jax)`;
 
 /** The built page: dist/web beside dist/cli (also right from src/cli under tsx). */
 export const WEB_DIR = fileURLToPath(new URL("../../dist/web/", import.meta.url));

@@ -15,7 +15,7 @@ import { disposeWorld, loadWorld } from "../world/dynamics-io.js";
 import { WorldSession } from "../world/session.js";
 import type { StepResult } from "../world/session.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
-import { BACKEND_FLAGS, BACKEND_USAGE, backendFlags } from "./backend-flags.js";
+import { BACKEND_FLAGS, BACKEND_USAGE, backendFlags, SAMPLING_FLAGS, SAMPLING_USAGE, samplingFlags } from "./backend-flags.js";
 import type { Command } from "./command.js";
 import { Progress } from "../core/progress.js";
 
@@ -27,8 +27,7 @@ const USAGE = `worldkit rollout --world PATH --actions A,B,... --out out.gif [op
   --episode ID       ... from this episode id instead
   --context N        context frames (default 2)
   --seed N           sampling seed (default 0)
-  --temperature T    sampling temperature (default: the world's)
-  --sample-steps S   MaskGIT passes per frame (default: the world's)
+${SAMPLING_USAGE}
   --tokenizer RUN    tokenizer to use with a run folder that does not name one
   --scale K          pixel scale of the GIF (default 4)
   --fps F            frames per second (default 10)
@@ -64,13 +63,12 @@ export const rollout: Command = {
   usage: USAGE,
   async run(argv) {
     const args = parseArgs(argv, ["json", "int8"]);
-    checkFlags(args, ["world", "actions", "from", "episode", "context", "seed", "temperature", "sample-steps", "tokenizer", "scale", "fps", "out", "json", ...BACKEND_FLAGS], "rollout");
+    checkFlags(args, ["world", "actions", "from", "episode", "context", "seed", "tokenizer", "scale", "fps", "out", "json", ...BACKEND_FLAGS, ...SAMPLING_FLAGS], "rollout");
     const backend = backendFlags(args, "rollout");
     const worldPath = requireFlag(args, "world", "rollout");
     const actions = parseActionList(requireFlag(args, "actions", "rollout"));
     const out = requireFlag(args, "out", "rollout");
-    const temperature = args.flags.temperature === undefined ? undefined : Number(args.flags.temperature);
-    if (temperature !== undefined && !(temperature >= 0)) throw new UsageError(`--temperature must be ≥ 0, got "${args.flags.temperature}"`);
+    const sampling = samplingFlags(args, "rollout");
     await initDevice();
     const world = await loadWorld(worldPath, { tokenizer: args.flags.tokenizer });
     const tc = world.tokenizer.config;
@@ -78,9 +76,8 @@ export const rollout: Command = {
     const W = tc.width;
     const session = new WorldSession(world, {
       ...backend,
+      ...sampling,
       seed: intFlag(args, "seed", 0),
-      temperature,
-      sampleSteps: args.flags["sample-steps"] ? intFlag(args, "sample-steps", 1) : undefined,
     });
     for (const a of actions) session.actionCode(a); // fail before any work on an unknown name
 

@@ -91,8 +91,12 @@ export interface WorldEvalOptions {
   backend?: SessionBackend;
   /** The main session has int8 weights (ort only). Default false. */
   int8?: boolean;
-  /** onnxruntime threads (default all cores). */
+  /** onnxruntime threads (default 1). */
   threads?: number;
+  /** Sampling temperature of every session (default: the dynamics config's). */
+  temperature?: number;
+  /** MaskGIT passes per frame (default: the dynamics config's). */
+  sampleSteps?: number;
 }
 
 export interface WorldEvalResult {
@@ -217,7 +221,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
   const codes = new ActionCodes(lam, dc.actions, Math.max(2, opts.lamChunk ?? 4), depthInv, names);
   const backend = opts.backend ?? "ort";
   const int8 = !!opts.int8;
-  const sessionOpts = { backend, int8, threads: opts.threads };
+  const sessionOpts = { backend, int8, threads: opts.threads, temperature: opts.temperature, sampleSteps: opts.sampleSteps };
   const session = new WorldSession(world, { seed, ...sessionOpts });
   const roll = sessionRoller(session);
 

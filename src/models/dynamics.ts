@@ -32,7 +32,7 @@ import type { LinearParams } from "../nn/linear.js";
 import { addPositions, initLearnedPositions } from "../nn/position.js";
 import type { LearnedPositionParams } from "../nn/position.js";
 import { divide } from "../nn/ops.js";
-import { initSTStack, stStack, stStackStep } from "../nn/st-block.js";
+import { initSTStack, prepareStackCaches, stStack, stStackStep } from "../nn/st-block.js";
 import type { STBlockOptions, STStackParams } from "../nn/st-block.js";
 
 export interface DynamicsConfig {
@@ -213,6 +213,15 @@ export function dynamicsStep(
   const r = stStackStep(stack, x, caches, stackOptions(cfg));
   const logits = linear(head, tokenSlots(r.y_B1ND, cfg));
   return { logits_BNK: logits.reshape([B, N, cfg.codes]), caches: r.caches }; // (B,1,N,K) -> (B,N,K)
+}
+
+/**
+ * The caches made ready for several `dynamicsStep` calls over the same past (the MaskGIT passes
+ * of one frame): same results, the past's rotation computed once (`prepareStackCaches`).
+ * Consumes `caches`.
+ */
+export function prepareDynamicsCaches(caches: KVCache[], cfg: DynamicsConfig): KVCache[] {
+  return prepareStackCaches(caches, stackOptions(cfg));
 }
 
 /** log-softmax over the last axis (max-shifted; the shift is a constant for the gradient). */

@@ -62,6 +62,12 @@ export interface AttentionParams {
 export interface KVCache {
   k: np.Array;
   v: np.Array;
+  /**
+   * Optional: `k` already rotated at positions −S_past..−1, i.e. relative to the next position
+   * (`prepareCache`), for a caller that steps several times over one cache (MaskGIT passes over the same past): the rotation is then
+   * computed once instead of once per step. Used only by RoPE attention with one new position.
+   */
+  kRot?: np.Array;
 }
 
 export interface AttentionOptions {
@@ -168,6 +174,8 @@ export function attentionCached(
   opts: AttentionOptions = {},
 ): { y_BSD: np.Array; cache: KVCache } {
   const proj = project(p, x_BSD, opts.eps ?? RMS_NORM_EPS);
+  if (cache && proj.q.shape[2] === 1 && opts.mask === undefined) return attendOne(p.wo, proj, cache, opts);
+  cache?.kRot?.dispose();
   let k = proj.k;
   let v = proj.v;
   if (cache) {
@@ -176,6 +184,52 @@ export function attentionCached(
   }
   const y_BSD = attend(p.wo, proj.q, k.ref, v.ref, opts);
   return { y_BSD, cache: { k, v } };
+}
+
+/**
+ * `attentionCached` for one new position over a non-empty cache and no mask (every step of a
+ * frame-by-frame rollout): the same numbers as concatenating and calling `attend`, computed so a
+ * step costs little beyond its matmuls. Scores and weighted values are element-wise products
+ * and sums (onnxruntime runs (B·H) batched 1×Dh by Dh×S matmuls several times slower), the past
+ * and the new key are scored separately so the past is read in place (no concatenated copy per
+ * call: only the returned cache concatenates, and a caller that drops it drops that too), and
+ * only the past is rotated, relative to the new position, so a caller stepping several times
+ * over one cache can rotate it once (`prepareCache`).
+ */
+function attendOne(wo: np.Array, proj: { q: np.Array; k: np.Array; v: np.Array }, cache: KVCache, opts: AttentionOptions): { y_BSD: np.Array; cache: KVCache } {
+  const [B, H, , dh] = proj.q.shape;
+  const Sp = cache.k.shape[2];
+  const D = wo.shape[2];
+  const q = proj.q.mul(1 / Math.sqrt(dh));
+  const kNew = proj.k.ref;
+  let kPast: np.Array;
+  if (opts.rope) {
+    // Scores depend only on distances: rotating the query and the new key at position Sp and the
+    // past at 0..Sp−1 equals rotating nothing new and the past at −Sp..−1.
+    kPast = cache.kRot ?? applyRope(cache.k.ref, -Sp, opts.rope === true ? {} : opts.rope);
+  } else {
+    cache.kRot?.dispose();
+    kPast = cache.k.ref;
+  }
+  const sPast = q.ref.mul(kPast).sum(-1); // (B,H,1,Dh)·(B,H,Sp,Dh) -> (B,H,Sp)
+  const sNew = q.mul(kNew).sum(-1); // (B,H,1,Dh)·(B,H,1,Dh) -> (B,H,1)
+  const probs = maskedSoftmax(np.concatenate([sPast, sNew], -1)); // (B,H,Sp+1)
+  const [pPast, pNew] = np.split(probs, [Sp], -1);
+  const oPast = pPast.reshape([B, H, Sp, 1]).mul(cache.v.ref).sum(2); // (B,H,Sp) -> (B,H,Sp,1); sum over Sp -> (B,H,Dh)
+  const o = oPast.add(pNew.mul(proj.v.ref.reshape([B, H, dh]))); // (B,H,1,Dh) -> (B,H,Dh)
+  const y_BSD = np.matmul(o.reshape([B, H * dh]), wo.reshape([H * dh, D])).reshape([B, 1, D]); // (B,H,Dh) -> (B,H·Dh)
+  return { y_BSD, cache: { k: np.concatenate([cache.k, proj.k], 2), v: np.concatenate([cache.v, proj.v], 2) } };
+}
+
+/**
+ * The cache trimmed to its newest `keep` positions (Infinity: all) with its keys' rotation precomputed (`kRot`,
+ * RoPE at −S..−1, relative to the next position), for several single-position steps over the same past. Consumes `cache`.
+ */
+export function prepareCache(cache: KVCache, keep: number, rope: boolean | RopeOptions): KVCache {
+  if (cache.kRot) throw new Error("prepareCache: the cache is already prepared");
+  const c = Number.isFinite(keep) ? trimCache(cache, keep) : cache;
+  if (!rope) return c;
+  return { ...c, kRot: applyRope(c.k.ref, -c.k.shape[2], rope === true ? {} : rope) };
 }
 
 /** Number of positions held in a cache (does not consume). */
@@ -188,5 +242,6 @@ export function trimCache(cache: KVCache, keep: number): KVCache {
   const S = cache.k.shape[2];
   if (!Number.isInteger(keep) || keep < 0) throw new Error(`trimCache: keep must be a non-negative integer, got ${keep}`);
   if (keep >= S) return cache;
+  if (cache.kRot) throw new Error("trimCache: a prepared cache (with kRot) is trimmed by prepareCache, not after");
   return { k: cache.k.slice([], [], [S - keep, S]), v: cache.v.slice([], [], [S - keep, S]) };
 }

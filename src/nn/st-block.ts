@@ -24,7 +24,7 @@
 import { np } from "../core/jax.js";
 import { splitKey } from "../core/keys.js";
 import type { Key } from "../core/keys.js";
-import { attention, attentionCached, initAttention, trimCache } from "./attention.js";
+import { attention, attentionCached, initAttention, prepareCache, trimCache } from "./attention.js";
 import type { AttentionParams, KVCache } from "./attention.js";
 import { causalMask, slidingCausalMask } from "./masks.js";
 import { initMLP, mlp } from "./mlp.js";
@@ -150,6 +150,16 @@ export function stBlockStep(
   const r = attentionCached(p.temporal, h, past, { rope: ropeOf(opts) });
   x = x.add(r.y_BSD.reshape([B, 1, N, D]));
   return { y_B1ND: mlpPart(p, x, opts), cache: r.cache };
+}
+
+/**
+ * Each block's cache made ready for several `stStackStep` calls over the same past (the MaskGIT
+ * passes of one frame): trimmed to the window and its keys' rotation computed once
+ * (`prepareCache`). Stepping with prepared caches gives the same numbers. Consumes `caches`.
+ */
+export function prepareStackCaches(caches: KVCache[], opts: STBlockOptions = {}): KVCache[] {
+  const keep = opts.timeWindow !== undefined ? opts.timeWindow - 1 : Infinity;
+  return caches.map((c) => prepareCache(c, keep, ropeOf(opts)));
 }
 
 export interface STStackConfig extends STBlockConfig {

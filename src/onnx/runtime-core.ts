@@ -39,6 +39,13 @@ export interface OnnxSessionConfig {
    * the browser). onnxruntime-web takes its thread count from `ort.env.wasm.numThreads` instead.
    */
   executionProviders?: string[];
+  /**
+   * Whether idle intra-op threads spin waiting for work (onnxruntime's default). Spinning helps
+   * graphs of few large ops; on a graph of many small ops (a world session's step) with more
+   * than one thread it measured 1.5× slower here (2 cores: the spinning thread takes the core the
+   * caller needs). Default true.
+   */
+  spinning?: boolean;
 }
 
 /** Wrap a typed array as an onnxruntime tensor of `ort` without copying it. */
@@ -84,6 +91,7 @@ export class OrtSession {
       graphOptimizationLevel: config.optimization ?? "all",
       logSeverityLevel: 3, // errors only: optimiser notes would flood test and CLI output
       ...(config.executionProviders ? { executionProviders: config.executionProviders } : {}),
+      ...(config.spinning === false ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
     });
     return new OrtSession(ort, session, session.inputNames, session.outputNames);
   }

@@ -6,6 +6,7 @@
  *   tokenizer.safetensors, dynamics.safetensors  worldkit checkpoints (src/train/checkpoint.ts layout)
  *   actions.json                                 optional: code → label and key (docs/actions-json.md)
  *   start.safetensors                            optional: frames to start from (src/world/start-frames.ts)
+ *   prompt.safetensors                           optional: the text → first-frame model (src/world/prompt-io.ts)
  *   config.json, README.md                       optional: for people
  *
  * The checkpoint layout is decoded here rather than through src/train/checkpoint.ts because that
@@ -21,7 +22,9 @@ import { DYNAMICS_DEFAULTS } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
-import type { LoadedWorld } from "../world/world-types.js";
+import type { PromptParams } from "../models/prompt.js";
+import type { LoadedPrompt, LoadedWorld } from "../world/world-types.js";
+import { PROMPT_FILE, readPromptConfig } from "../world/prompt-config.js";
 import { decodeStartFrames, START_FILE } from "../world/start-frames.js";
 import type { StartFrames } from "../world/start-frames.js";
 
@@ -81,6 +84,18 @@ function decodeCheckpoint<C>(bytes: Uint8Array, file: string): { params: ParamTr
   return { params, config: parse("config") as C, step: Number(metadata.step) };
 }
 
+/** prompt.safetensors as prompt-io.ts reads it from a world folder, plus a check that it fits the tokenizer. */
+function decodePrompt(bytes: Uint8Array, file: string, tc: TokenizerConfig): LoadedPrompt {
+  const ck = decodeCheckpoint<unknown>(bytes, file);
+  const config = readPromptConfig(ck.config, file);
+  const N = (tc.height / tc.patch) * (tc.width / tc.patch);
+  // Checked here, not only when the first prompt is sampled, so the page never offers a prompt box that cannot work.
+  if (config.tokensPerFrame !== N || config.codes !== tc.codes) {
+    throw new Error(`${file}: makes ${config.tokensPerFrame} tokens of ${config.codes} codes; the world's tokenizer has ${N} of ${tc.codes}`);
+  }
+  return { config, params: ck.params as unknown as PromptParams, source: file, step: ck.step };
+}
+
 /** Load a world through `read`. `source` (a path or URL) names the world in errors. The caller owns the arrays. */
 export async function loadWorldFiles(read: WorldReader, source: string): Promise<WorldBundle> {
   const tokFile = `${source}/tokenizer.safetensors`;
@@ -114,11 +129,13 @@ export async function loadWorldFiles(read: WorldReader, source: string): Promise
     actions = Array.from({ length: A }, (_, code) => ({ code, label: `code ${code}`, key: code < 9 ? `Digit${code + 1}` : "" }));
   }
   const startBytes = await read(START_FILE);
+  const promptBytes = await read(PROMPT_FILE);
   const world: LoadedWorld = {
     tokenizer: { config: tokenizerConfig, params: tp.params, codebook_KD: tp.codebook_KD, source: tokFile, step: tok.step },
     dynamics: { config: dynamicsConfig, params: dp.params, source: dynFile, step: dyn.step, tokenizerPath: source },
     actionMap,
     source,
+    prompt: promptBytes ? decodePrompt(promptBytes, `${source}/${PROMPT_FILE}`, tokenizerConfig) : null,
   };
   return { world, actions, idleCode, start: startBytes ? decodeStartFrames(startBytes, `${source}/${START_FILE}`, tokenizerConfig) : null };
 }

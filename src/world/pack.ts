@@ -39,6 +39,8 @@ export interface PackOptions {
   prompt?: string;
   /** Output folder (created). */
   out: string;
+  /** The world's play-time sampling defaults, stored in its dynamics config (default: the run's). */
+  sampling?: { temperature?: number; sampleSteps?: number };
   /** Free-form provenance to record in config.json (datasets, seeds, commands). */
   trainedOn?: Record<string, unknown>;
 }
@@ -47,6 +49,8 @@ export interface PackOptions {
 export async function packWorld(opts: PackOptions): Promise<Record<string, unknown>> {
   await mkdir(opts.out, { recursive: true });
   const world = await loadWorld(opts.dynamics, { tokenizer: opts.tokenizer });
+  const sampling = Object.fromEntries(Object.entries(opts.sampling ?? {}).filter(([, v]) => v !== undefined));
+  world.dynamics.config = { ...world.dynamics.config, ...sampling };
   const config: Record<string, unknown> = {
     format: WORLD_FORMAT,
     version: WORLD_VERSION,

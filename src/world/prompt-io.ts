@@ -10,23 +10,21 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
-import { resolveConfig } from "../core/config.js";
 import { loadCheckpoint, resolvePartFile, saveCheckpoint } from "../core/checkpoint.js";
-import { PROMPT_DEFAULTS } from "../models/prompt.js";
 import type { PromptConfig, PromptParams } from "../models/prompt.js";
+import { PROMPT_FILE, readPromptConfig } from "./prompt-config.js";
 import type { LoadedPrompt } from "./world-types.js";
 export type { LoadedPrompt } from "./world-types.js";
 
-export const PROMPT_FILE = "prompt.safetensors";
+export { PROMPT_FILE } from "./prompt-config.js";
 
 /** Load from a run folder, a world folder or a checkpoint file. The caller owns the arrays. */
 export async function loadPrompt(path: string): Promise<LoadedPrompt> {
   const { file, kind } = await resolvePartFile(path, PROMPT_FILE, "prompt");
   const ck = await loadCheckpoint<PromptConfig | { prompt?: PromptConfig }>(file, { loadOptState: false });
-  const raw = kind === "world" ? (ck.config as PromptConfig) : (ck.config as { prompt?: PromptConfig }).prompt;
-  if (!raw) throw new Error(`prompt: ${file} is not a prompt-model checkpoint (its config has no "prompt" section)`);
-  const config = resolveConfig(PROMPT_DEFAULTS, { values: raw, source: file });
-  if (config.vocab.length <= 3) throw new Error(`prompt: ${file} has no vocabulary (config "vocab")`);
+  // A world folder's file stores the PromptConfig itself; a run's checkpoint, the run config with a "prompt" section.
+  const raw = kind === "world" ? ck.config : (ck.config as { prompt?: PromptConfig } | null)?.prompt;
+  const config = readPromptConfig(raw, file);
   return { config, params: ck.params as unknown as PromptParams, source: file, step: ck.step };
 }
 

@@ -25,7 +25,7 @@
 import { makeJaxpr, np, tree } from "../core/jax.js";
 import { keep } from "../core/refs.js";
 import type { KVCache } from "../nn/attention.js";
-import { boolArray, dynamicsStep, slotsPerFrame } from "../models/dynamics.js";
+import { boolArray, dynamicsStep, prepareDynamicsCaches, slotsPerFrame } from "../models/dynamics.js";
 import type { DynamicsParams } from "../models/dynamics.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import { exportJaxpr } from "../onnx/export.js";
@@ -62,7 +62,7 @@ async function compile(f: Graph, examples: np.Array[], opts: OrtStepperOptions):
   tree.dispose(examples);
   const model = exportJaxpr(jaxpr, opts.int8 ? { quantize: "int8" } : {});
   jaxpr.dispose();
-  return OrtSession.open(opts.ort, model, { threads: opts.threads, executionProviders: opts.executionProviders });
+  return OrtSession.open(opts.ort, model, { threads: opts.threads, executionProviders: opts.executionProviders, spinning: false });
 }
 
 /** Run a session on host tensors fed in graph input order; outputs in graph output order. */
@@ -166,7 +166,7 @@ export class OrtStepper implements FrameStepper {
     }
     const noisy = temperature > 0;
     const f: Graph = (action, ...rest) => {
-      const caches = frames ? toCaches(rest.slice(0, 2 * L)) : null;
+      const caches = frames ? prepareDynamicsCaches(toCaches(rest.slice(0, 2 * L)), d) : null;
       const noise = rest.slice(frames ? 2 * L : 0);
       let tokens = np.zeros([1, N], { dtype: np.int32 });
       let mask = boolArray(new Uint8Array(N).fill(1), [1, N]);

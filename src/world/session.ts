@@ -58,7 +58,7 @@ export interface SessionOptions {
   backend?: SessionBackend;
   /** int8 weights in the matmuls (ort backend only). Default false. */
   int8?: boolean;
-  /** onnxruntime intra-op threads (ort backend). Default: all cores in Node. */
+  /** onnxruntime intra-op threads (ort backend). Default 1 (measured fastest for a step). */
   threads?: number;
   /** The onnxruntime of the ort backend. Default onnxruntime-node (Node only); the browser passes onnxruntime-web. */
   ort?: OrtModule;
@@ -303,11 +303,12 @@ export class WorldSession {
     const common = { schedule: this.schedule, temperature: o.temperature, decoderWindow: o.decoderWindow };
     if (this.backend === "jax") this.stepper = new JaxStepper(parts, { ...common, jit: o.jit });
     else {
-      let { ort, threads } = o;
+      let { ort } = o;
+      // One thread: a step is ~2,000 small ops, which a second thread slows down more than it
+      // splits (2-core machine, default world: 33 ms at 1 thread, 35 ms at 2, bench/RESULTS.md).
+      const threads = o.threads ?? 1;
       if (!ort) {
-        const node = (await import(/* @vite-ignore */ NODE_RUNTIME_MODULE)) as { nodeOrt: OrtModule; defaultThreads(): number };
-        ort = node.nodeOrt;
-        threads ??= node.defaultThreads();
+        ort = ((await import(/* @vite-ignore */ NODE_RUNTIME_MODULE)) as { nodeOrt: OrtModule }).nodeOrt;
       }
       this.stepper = new OrtStepper(parts, { ...common, ort, int8: o.int8, threads, executionProviders: o.executionProviders });
     }

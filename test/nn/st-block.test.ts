@@ -3,7 +3,7 @@ import { blockUntilReady, initDevice, jit, makeJaxpr, makeKey, np, tree } from "
 import { startLeakCount } from "../../src/core/leaks.js";
 import { trimCache } from "../../src/nn/attention.js";
 import type { KVCache } from "../../src/nn/attention.js";
-import { initSTBlock, initSTStack, stBlock, stBlockStep, stStack, stStackStep } from "../../src/nn/st-block.js";
+import { initSTBlock, initSTStack, prepareStackCaches, stBlock, stBlockStep, stStack, stStackStep } from "../../src/nn/st-block.js";
 import type { STBlockConfig, STBlockParams, STStackParams } from "../../src/nn/st-block.js";
 import { expectGradOk, expectNoLeaks, host, maxAbsDiff, randn } from "./util.js";
 
@@ -177,6 +177,37 @@ describe("ST stack", () => {
     expect(maxAbsDiff(frame(full, 2, 6), frame(unbounded, 2, 6))).toBeLessThan(1e-6);
     tree.dispose({ p, x, caches, manual });
   });
+
+  for (const rope of [true, false]) {
+    it(`prepared caches (rotated once, reused by several steps) give the full forward's frames (rope ${rope})`, async () => {
+      const p = initSTStack(makeKey(29), stackCfg);
+      const x = randn(30, [B, 6, N, D]);
+      const other = randn(31, [B, 1, N, D]);
+      await blockUntilReady({ p, x, other });
+      const win = { timeWindow: 3, rope };
+      const full = await host(stStack(tree.ref(p), x.ref, win));
+      let caches: KVCache[] | null = null;
+      for (let t = 0; t < 6; t++) {
+        if (!caches) {
+          caches = stStackStep(tree.ref(p), x.ref.slice([], [0, 1]), null, win).caches;
+          continue;
+        }
+        const prepared = prepareStackCaches(caches, win);
+        expect(prepared[0].k.shape[2]).toBe(Math.min(t, 2));
+        expect(prepared[0].kRot === undefined).toBe(!rope);
+        // A pass with other tokens first (its cache dropped), then the frame itself: both read the same prepared past.
+        const probe = stStackStep(tree.ref(p), other.ref, tree.ref(prepared as never) as KVCache[], win);
+        tree.dispose(probe.caches as never);
+        probe.y_B1ND.dispose();
+        const r = stStackStep(tree.ref(p), x.ref.slice([], [t, t + 1]), prepared, win);
+        caches = r.caches;
+        expect(caches[0].kRot).toBeUndefined();
+        expect(maxAbsDiff(await host(r.y_B1ND), frame(full, t, 6))).toBeLessThan(1e-5);
+      }
+      expect(() => trimCache(prepareStackCaches(caches as KVCache[], { timeWindow: 3 })[0], 1)).toThrow(/prepared cache/);
+      tree.dispose({ p, x, other });
+    });
+  }
 
   it("runs under jit, and its step rejects a wrong number of caches", async () => {
     const p = initSTStack(makeKey(25), { ...stackCfg, finalNorm: false });

@@ -2,8 +2,9 @@
  * The player page in Debian's chromium (driven by playwright-core; CI apt-installs it), on the
  * tiny test world: it becomes playable on onnxruntime-web (wasm, its runtime from our own
  * server), a mapped key changes the frame, an fps figure appears; with onnxruntime-web's files
- * unreachable it plays on jax-js and says so. A screenshot is saved to a temp folder (its path
- * is printed) for a person to look at.
+ * unreachable it plays on jax-js and says so; a typed prompt starts the world over from a
+ * dreamed frame, and an unknown word is named. Screenshots are saved to a temp folder (their
+ * paths are printed) for a person to look at.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -41,7 +42,7 @@ beforeAll(async () => {
   // `npm test` builds the page first; a bare `vitest run` builds it here when it is missing.
   if (!existsSync(join(WEB_DIR, "index.html"))) execFileSync("npx", ["vite", "build", "--config", "web/vite.config.ts", "--logLevel", "warn"], { stdio: "inherit" });
   mkdirSync(join(root, "world"));
-  await writeTestWorld(join(root, "world"));
+  await writeTestWorld(join(root, "world"), { prompt: true });
   server = await startServer({ worldDir: join(root, "world"), webDir: WEB_DIR, port: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -126,6 +127,64 @@ describe.skipIf(!hasChromium)("player page in chromium", () => {
     await page.click("#reset");
     await page.waitForFunction(`document.getElementById("last").textContent === "start"`, undefined, { timeout: 30_000 });
     expect(await canvasPixels(page)).toBe(uploadedStart);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("dreams from a typed prompt, keeps typed keys in the box, plays on; an unknown word is named", async () => {
+    const text = (sel: string) => page.textContent(sel);
+    expect(await page.isVisible("#dream")).toBe(true);
+    expect(await page.$$eval("#examples button", (bs) => bs.map((b) => b.textContent))).toEqual([
+      "a day level with one coin on the right, one enemy in the middle and two platforms",
+      "a night level with two coins in the middle, two enemies on the left and two platforms",
+    ]);
+    expect(await page.getAttribute("#status", "data-state")).toBe("paused");
+    const n = await steps(page);
+    const before = await canvasPixels(page);
+    // Arrow keys, space and letters typed into the box stay there: no step, no pause toggle.
+    await page.fill("#prompt", "a night level with three coins");
+    await page.focus("#prompt");
+    for (const key of ["ArrowRight", "Space", "KeyP", "ArrowLeft"]) await page.keyboard.press(key);
+    expect(await page.inputValue("#prompt")).toBe("a night level with three coins p");
+    expect(await page.getAttribute("#status", "data-state")).toBe("paused");
+    await page.fill("#prompt", "A night level with 3 coins.");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(`document.getElementById("last").textContent === "start (dreamed from text)"`, undefined, { timeout: 60_000 });
+    expect(await page.getAttribute("#status", "data-state")).toBe("paused");
+    expect(await steps(page)).toBe(n);
+    const dreamed = await canvasPixels(page);
+    expect(dreamed).not.toBe(before);
+    // Submitting gave the keys back to the world: one press, one step of its action.
+    await page.keyboard.press("ArrowRight");
+    await stepsReach(page, n + 1);
+    expect(await text("#last")).toBe("right (code 2)");
+    expect(await canvasPixels(page)).not.toBe(dreamed);
+    // An example dreams at once; the same text again is a new sample (the seed moves on).
+    const examples = await page.$$("#examples button");
+    const frames: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await examples[0].click();
+      await page.waitForFunction(`document.getElementById("last").textContent === "start (dreamed from text)"`, undefined, { timeout: 60_000 });
+      frames.push(await canvasPixels(page));
+      await page.keyboard.press("ArrowRight");
+      await stepsReach(page, n + 2 + i);
+    }
+    expect(await page.inputValue("#prompt")).toBe("a day level with one coin on the right, one enemy in the middle and two platforms");
+    expect(frames[1]).not.toBe(frames[0]);
+    // An unknown word: named in a visible error, the known words listed, the session untouched.
+    const shown = await canvasPixels(page);
+    await page.fill("#prompt", "a dragon level with three coins");
+    await page.press("#prompt", "Enter");
+    await page.waitForSelector("#error:not([hidden])", { timeout: 30_000 });
+    const error = await text("#error");
+    expect(error).toMatch(/^unknown word "dragon" in the prompt\. The prompt model knows \d+ words: a, and, coin, coins, day, /);
+    expect(await page.getAttribute("#status", "data-state")).toBe("paused");
+    expect(await canvasPixels(page)).toBe(shown);
+    const shotDir = mkdtempSync(join(tmpdir(), "wk-player-shot-"));
+    await page.screenshot({ path: join(shotDir, "player-prompt-error.png") });
+    console.log(`browser.test: screenshot ${join(shotDir, "player-prompt-error.png")}`);
+    await page.keyboard.press("ArrowLeft");
+    await stepsReach(page, n + 4);
+    expect(await text("#last")).toBe("left (code 1)");
     expect(pageErrors).toEqual([]);
   });
 
