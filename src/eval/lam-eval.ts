@@ -6,6 +6,8 @@
  * (actions.json) derived from the same pass. The metric functions are pure host functions,
  * shared with training validation.
  */
+import { effectiveAction, hasEffectiveActions } from "../worlds/effective.js";
+import type { WorldState } from "../worlds/types.js";
 import { writeClip } from "../data/loader.js";
 import type { ClipBatch, Dataset } from "../data/loader.js";
 import { UNKNOWN_ACTION, depthScale } from "../data/format.js";
@@ -124,6 +126,13 @@ export interface LamEvalResult {
   codes: number;
   /** counts[trueAction][code]; null without true actions. */
   confusion: number[][] | null;
+  /**
+   * Purity and confusion against the effective actions (src/worlds/effective.ts: a key held
+   * without effect counts as what it did, e.g. jump held in the air → no jump); null without
+   * state records or a rule for the world.
+   */
+  effective_purity: number | null;
+  effective_confusion: number[][] | null;
   action_names: string[] | null;
   /** Share of transitions per code. */
   code_share: number[];
@@ -163,18 +172,24 @@ export async function evalLam(lam: LoadedLam, ds: Dataset, opts: LamEvalOptions)
   const frameSize = H * W * C;
   let strip: Uint8Array | null = null;
   let pairDiff: number[][] = [];
+  const effective: number[] = [];
+  let withEffective = names !== null && hasEffectiveActions(ds.manifest.env);
   let cached: { id: number; ep: ReturnType<Dataset["readEpisode"]> } | null = null;
   for (let i = 0; i < chosen.length; i += opts.batch) {
     const group = chosen.slice(i, i + opts.batch);
     const B = group.length;
     const x = new Float32Array(B * T * frameSize);
     const actions_BT = new Int32Array(B * T);
+    const effective_BT = new Int32Array(B * T);
     group.forEach(({ ep, start }, b) => {
-      if (cached?.id !== ep) cached = { id: ep, ep: ds.readEpisode(ep) };
+      if (cached?.id !== ep) cached = { id: ep, ep: ds.readEpisode(ep, withEffective) };
       writeClip(cached.ep, start, T, C, depthInv, x, b * T * frameSize);
+      const states = cached.ep.states;
+      if (!states) withEffective = false;
       for (let t = 0; t < T; t++) {
         const a = cached.ep.actions_T[start + t];
         actions_BT[b * T + t] = a === UNKNOWN_ACTION ? -1 : a;
+        if (states && a !== UNKNOWN_ACTION && t + 1 < T) effective_BT[b * T + t] = effectiveAction(a, states[start + t] as WorldState, states[start + t + 1] as WorldState);
       }
     });
     const batch: ClipBatch = { x_BTHWC: x, actions_BT, B, T, H, W, C, episodes: group.map((g) => g.ep), starts: group.map((g) => g.start) };
@@ -184,6 +199,7 @@ export async function evalLam(lam: LoadedLam, ds: Dataset, opts: LamEvalOptions)
         const code = got[b * (T - 1) + t];
         codes.push(code);
         actions.push(actions_BT[b * T + t]);
+        if (withEffective) effective.push(effective_BT[b * T + t]);
         if (shifts[code].length < shiftSamples) {
           const off = (b * T + t) * frameSize;
           shifts[code].push(estimateShift(x.subarray(off, off + frameSize), x.subarray(off + frameSize, off + 2 * frameSize), H, W, C));
@@ -203,6 +219,7 @@ export async function evalLam(lam: LoadedLam, ds: Dataset, opts: LamEvalOptions)
 
   const known = actions.some((a) => a >= 0) && names !== null;
   const confusion = known ? confusionTable(actions, codes, names.length, A) : null;
+  const effectiveConfusion = known && withEffective ? confusionTable(effective, codes, names.length, A) : null;
   const shares = codeShares(codes, A);
   const meanShifts = shifts.map((list): [number, number] =>
     list.length ? [list.reduce((s, v) => s + v[0], 0) / list.length, list.reduce((s, v) => s + v[1], 0) / list.length] : [0, 0],
@@ -221,6 +238,8 @@ export async function evalLam(lam: LoadedLam, ds: Dataset, opts: LamEvalOptions)
     codes_used: shares.filter((s) => s > 0).length,
     codes: A,
     confusion,
+    effective_purity: effectiveConfusion ? purity(effectiveConfusion) : null,
+    effective_confusion: effectiveConfusion,
     action_names: names,
     code_share: shares,
     sensitivity: sensitivity(pairDiff),

@@ -11,7 +11,7 @@
  *   to one ONNX op (ops.ts `namedJitLowering`), and GELU's split forward/backward in a gradient,
  *   which becomes `Gelu` plus a short derivative (gelu.ts).
  * - Forward LayerNorm / RMSNorm become `LayerNormalization` / `SimplifiedLayerNormalization`
- *   (norms.ts); transposes are emitted in their smallest rank (graph.ts `canonicalTranspose`).
+ *   (norms.ts), and an unmasked forward softmax one `Softmax` (softmax.ts); transposes are emitted in their smallest rank (graph.ts `canonicalTranspose`).
  * - Uniform constants are folded (fold.ts): jax-js gradients carry many `x * 0` tangent terms.
  * - A `broadcast` stays un-expanded (a "deferred" broadcast) through element-wise ops,
  *   transposes, reshapes, reductions and dots, and is materialised with Expand only where a
@@ -30,6 +30,7 @@ import { encodeModel } from "./proto.js";
 import { quantizeMatMulWeights } from "./quantize.js";
 import { matchNorm, useCounts } from "./norms.js";
 import { emitGelu, emitGeluGrad, geluPevalForm, type GeluForm } from "./gelu.js";
+import { emitSoftmax, isMaskedLogits, matchSoftmax } from "./softmax.js";
 
 export interface ExportOptions {
   /** Names of the graph inputs, one per jaxpr input (consts excluded); default `input_<i>`. */
@@ -120,6 +121,13 @@ class Exporter {
         const opType = norm.kind === "layer" ? "LayerNormalization" : "SimplifiedLayerNormalization";
         this.env.set(last.outBinders[0], this.g.op(opType, inputs, { axis: -1, epsilon: float(norm.eps) }));
         i += norm.length - 1;
+        continue;
+      }
+      const softmax = matchSoftmax(jaxpr.eqns, i, uses);
+      if (softmax && !isLiteral(softmax.x) && !isMaskedLogits(this.g, this.nameOf(softmax.x))) {
+        const last = jaxpr.eqns[i + softmax.length - 1];
+        this.env.set(last.outBinders[0], emitSoftmax(this.g, this.read(softmax.x)));
+        i += softmax.length - 1;
         continue;
       }
       if (eqn.primitive === "jit") {
