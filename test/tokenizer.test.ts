@@ -85,6 +85,34 @@ describe("tokenizer", () => {
     expect(b).toEqual(a);
   });
 
+  const host = async (a: { ref: { data(): Promise<unknown> } }) => Array.from((await a.ref.data()) as Float32Array);
+
+  it("train.init starts from another run's params and state (fresh optimizer, step 0); a wrong shape is named", async () => {
+    const base = runConfig({ steps: 3 });
+    const phase = tokenizerPhase(base, openDataset(join(dir, "data")));
+    const first = await runTraining(phase, { out: join(dir, "init-src"), command: ["test"], quiet: true });
+    phase.dispose?.();
+    const fine = tokenizerPhase(runConfig({ steps: 3, init: join(dir, "init-src") }), openDataset(join(dir, "data")));
+    // stopAt 0: the loop takes no step, so what it returns is the initial params and state.
+    const start = await runTraining(fine, { out: join(dir, "init-dst"), command: ["test"], quiet: true, stopAt: 0 });
+    fine.dispose?.();
+    expect(await host(start.params.patchIn.w)).toEqual(await host(first.params.patchIn.w));
+    expect(await host(start.state.codebook_KD)).toEqual(await host(first.state.codebook_KD));
+    const wrong = tokenizerPhase(
+      resolveConfig(TOKENIZER_RUN_DEFAULTS, { values: { ...runConfig({ init: join(dir, "init-src") }), tokenizer: { ...tiny, dim: 48 } }, source: "test" }),
+      openDataset(join(dir, "data")),
+    );
+    await expect(runTraining(wrong, { out: join(dir, "init-wrong"), command: ["test"], quiet: true, stopAt: 0 })).rejects.toThrow(/shape|does not match/);
+    wrong.dispose?.();
+    await expect(
+      runTraining(tokenizerPhase(runConfig({ init: join(dir, "nowhere") }), openDataset(join(dir, "data"))), { out: join(dir, "init-none"), command: ["test"], quiet: true }),
+    ).rejects.toThrow(/train.init .*nowhere: no checkpoint there/);
+    for (const r of [first, start]) {
+      tree.dispose(r.params as unknown as ParamTree);
+      tree.dispose(r.state as unknown as ParamTree);
+    }
+  });
+
   it("loads from a run folder and evaluates: numbers in range, usage counted on the data", async () => {
     const t = await loadTokenizer(join(dir, "whole"));
     expect(t.step).toBe(12);

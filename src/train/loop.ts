@@ -58,6 +58,12 @@ export interface TrainConfig {
   backend: "ort" | "jax";
   /** onnxruntime threads; 0 means every core. */
   threads: number;
+  /**
+   * Start from this checkpoint's params and state (a run folder's latest checkpoint, or a
+   * checkpoint file) instead of a fresh init, with a fresh optimizer and step 0: fine-tuning,
+   * e.g. a tokenizer for a new world from the default world's. "" = fresh init. Shapes must match.
+   */
+  init: string;
 }
 
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = freezeDeep({
@@ -78,6 +84,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = freezeDeep({
   keepCheckpoints: 2,
   backend: "ort",
   threads: 0,
+  init: "",
 });
 
 /** Scalar metrics a step returns: arrays (read after the step) or plain numbers. */
@@ -148,6 +155,19 @@ async function readMetricsOf(metrics: StepMetrics): Promise<Record<string, numbe
   return out;
 }
 
+/** Params and state from `path` (run folder or checkpoint file), the fresh optimizer; consumes `fresh`. */
+async function initFrom<P, S>(path: string, fresh: { params: P; state: S; opt: ParamTree }): Promise<{ params: P; state: S; opt: ParamTree }> {
+  const file = existsSync(join(path, "config.json")) ? await latestCheckpoint(path) : path;
+  if (!file || !existsSync(file)) throw new Error(`train.init ${path}: no checkpoint there (give a run folder or a ckpt-*.safetensors file)`);
+  const ck = await loadCheckpoint(file, {
+    template: fresh.params as ParamTree,
+    optTemplate: { adam: fresh.opt, state: fresh.state as ParamTree },
+  });
+  const o = ck.optState as { adam: ParamTree; state: S };
+  tree.dispose([o.adam, fresh.params as ParamTree, fresh.state as ParamTree]);
+  return { params: ck.params as P, state: o.state, opt: fresh.opt };
+}
+
 /** Train a phase to `config.train.steps`, resuming if asked. Returns the final params (owned by the caller). */
 export async function runTraining<P extends object, S extends object, B>(
   phase: Phase<P, S, B>,
@@ -178,6 +198,8 @@ export async function runTraining<P extends object, S extends object, B>(
     state = o.state;
     step = ck.step;
     phase.restoreLoader(ck.extra.loader);
+  } else if (cfg.init) {
+    ({ params, state, opt } = await initFrom(cfg.init, fresh));
   } else {
     ({ params, state, opt } = fresh);
   }
