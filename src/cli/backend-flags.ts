@@ -1,16 +1,20 @@
 /**
- * `--backend jax|ort`, `--int8` and `--threads N`, shared by play, rollout and eval world: which
- * engine runs the session's passes (src/world/session.ts). Default ort: onnxruntime-node is
- * installed with worldkit and is 4–6× faster than jax-js's wasm kernels here.
+ * `--backend jax|ort`, `--int8` / `--fp32` and `--threads N`, shared by play, rollout and eval
+ * world: which engine runs the session's passes (src/world/session.ts). Default ort with int8
+ * weights: onnxruntime-node is installed with worldkit and is 4–6× faster than jax-js's wasm
+ * kernels here, and its int8 matmuls another ~1.3× (bench/RESULTS.md, models/default/README.md).
  */
 import type { SessionBackend } from "../world/session.js";
 import { intFlag, UsageError } from "./args.js";
 import type { parseArgs } from "./args.js";
 
-export const BACKEND_FLAGS = ["backend", "int8", "threads"];
+export const BACKEND_FLAGS = ["backend", "int8", "fp32", "threads"];
+/** The flags among BACKEND_FLAGS that take no value (for parseArgs). */
+export const BACKEND_SWITCHES = ["int8", "fp32"];
 
 export const BACKEND_USAGE = `  --backend B        jax | ort: where the session runs (default ort, onnxruntime; jax = jax-js wasm)
-  --int8             int8 weights in the matmuls (ort only; about 2× faster, slightly different frames)
+  --fp32             fp32 weights (ort's default is int8 weights in the matmuls: ~1.3× faster,
+                     frames within 0.1 dB PSNR of fp32's on held-out data; --int8 says so explicitly)
   --threads N        onnxruntime threads (ort; default 1, the fastest measured for a step)`;
 
 export interface BackendChoice {
@@ -22,8 +26,9 @@ export interface BackendChoice {
 export function backendFlags(args: ReturnType<typeof parseArgs>, command: string): BackendChoice {
   const backend = (args.flags.backend ?? "ort") as SessionBackend;
   if (backend !== "jax" && backend !== "ort") throw new UsageError(`worldkit ${command}: --backend must be jax or ort, got "${String(args.flags.backend)}"`);
-  const int8 = !!args.flags.int8;
-  if (int8 && backend !== "ort") throw new UsageError(`worldkit ${command}: --int8 needs --backend ort (jax-js has no int8 path)`);
+  if (args.flags.int8 && args.flags.fp32) throw new UsageError(`worldkit ${command}: --int8 and --fp32 contradict each other`);
+  if (args.flags.int8 && backend !== "ort") throw new UsageError(`worldkit ${command}: --int8 needs --backend ort (jax-js has no int8 path)`);
+  const int8 = backend === "ort" && !args.flags.fp32;
   const threads = args.flags.threads !== undefined ? intFlag(args, "threads", 0) : undefined;
   if (threads !== undefined && threads < 1) throw new UsageError(`worldkit ${command}: --threads must be ≥ 1, got ${threads}`);
   return { backend, int8, threads };

@@ -20,7 +20,7 @@ import { evalWorld } from "../eval/world-eval.js";
 import { disposeWorld, loadWorld } from "../world/dynamics-io.js";
 import { ACTIONS_FILE, writeActionsFile } from "../world/calibration.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
-import { BACKEND_FLAGS, backendFlags, SAMPLING_FLAGS, samplingFlags } from "./backend-flags.js";
+import { BACKEND_FLAGS, BACKEND_SWITCHES, backendFlags, SAMPLING_FLAGS, samplingFlags } from "./backend-flags.js";
 import type { Command } from "./command.js";
 import { EVAL_PROMPT_USAGE, runEvalPrompt } from "./eval-prompt.js";
 import { Progress } from "../core/progress.js";
@@ -59,7 +59,7 @@ export const evalCommand: Command = {
   summary: "measure a trained model on held-out data (tokenizer, lam, world, prompt)",
   usage: USAGE,
   async run(argv) {
-    const args = parseArgs(argv, ["json", "quick", "skip-timing", "int8"]);
+    const args = parseArgs(argv, ["json", "quick", "skip-timing", ...BACKEND_SWITCHES]);
     const what = args.positionals[0];
     if (what === "lam") return runEvalLam(args);
     if (what === "world") return runEvalWorld(args);

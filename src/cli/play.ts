@@ -16,7 +16,7 @@ import { startServer } from "../player/server.js";
 import { runTui } from "../player/tui.js";
 import { isWorldFile, loadWorldFiles } from "../player/world-files.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
-import { BACKEND_FLAGS, BACKEND_USAGE, backendFlags } from "./backend-flags.js";
+import { BACKEND_FLAGS, BACKEND_SWITCHES, BACKEND_USAGE, backendFlags } from "./backend-flags.js";
 import type { BackendChoice } from "./backend-flags.js";
 import type { Command } from "./command.js";
 
@@ -60,7 +60,7 @@ export const play: Command = {
   summary: "play a world in the browser (local server) or in the terminal (--tui)",
   usage: USAGE,
   async run(argv) {
-    const args = parseArgs(argv, ["tui", "int8"]);
+    const args = parseArgs(argv, ["tui", ...BACKEND_SWITCHES]);
     checkFlags(args, ["world", "port", "host", "tui", "seed", ...BACKEND_FLAGS], "play");
     const backend = backendFlags(args, "play");
     const dir = requireFlag(args, "world", "play");

@@ -15,7 +15,7 @@ import { disposeWorld, loadWorld } from "../world/dynamics-io.js";
 import { WorldSession } from "../world/session.js";
 import type { StepResult } from "../world/session.js";
 import { checkFlags, intFlag, parseArgs, requireFlag, UsageError } from "./args.js";
-import { BACKEND_FLAGS, BACKEND_USAGE, backendFlags, SAMPLING_FLAGS, SAMPLING_USAGE, samplingFlags } from "./backend-flags.js";
+import { BACKEND_FLAGS, BACKEND_SWITCHES, BACKEND_USAGE, backendFlags, SAMPLING_FLAGS, SAMPLING_USAGE, samplingFlags } from "./backend-flags.js";
 import type { Command } from "./command.js";
 import { Progress } from "../core/progress.js";
 
@@ -62,7 +62,7 @@ export const rollout: Command = {
   summary: "drive a world with a list of actions and save the dream as a GIF (RGB | depth)",
   usage: USAGE,
   async run(argv) {
-    const args = parseArgs(argv, ["json", "int8"]);
+    const args = parseArgs(argv, ["json", ...BACKEND_SWITCHES]);
     checkFlags(args, ["world", "actions", "from", "episode", "context", "seed", "tokenizer", "scale", "fps", "out", "json", ...BACKEND_FLAGS, ...SAMPLING_FLAGS], "rollout");
     const backend = backendFlags(args, "rollout");
     const worldPath = requireFlag(args, "world", "rollout");
