@@ -118,6 +118,14 @@ describe("gravity detector", () => {
     const z = scoreGravity(frozen, 64, 64);
     expect(z.fraction).toBe(0);
     expect(z.same).toBe(2 * z.cases);
+    // With the data's own frames given, moments without a visible fall are left out, and the
+    // true next frames then pass every remaining case (a perfect model scores 1).
+    const withTruth = truth.map((c) => ({ ...c, truth: { start: c.start, next: c.samples[0] } }));
+    const v = scoreGravity(withTruth, 64, 64);
+    expect(v.invisible).toBeGreaterThan(0);
+    expect(v.invisible + v.cases + v.missing).toBe(truth.length);
+    expect(v.fraction).toBe(1);
+    expect(v.cases).toBe(truth.length - v.invisible - v.missing);
   });
 });
 

@@ -157,7 +157,9 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
       console.log(`  psnr_t ${r.psnr_t.map((v) => f(v, 1)).join(" ")}`);
       console.log(`  psnr_t4 ${f(r.psnr_t4)} dB   delta_psnr_t4 ${f(r.delta_psnr_t4)} dB   ssim_t4 ${f(r.ssim_t[3], 3)}`);
       console.log(`  drift ${Object.entries(r.drift).map(([k, v]) => `@${k} ${f(v)}`).join("   ")}`);
-      console.log(`  gravity ${f(r.gravity, 3)}   revisit_psnr ${f(r.revisit_psnr)}   wall_penetration ${f(r.wall_penetration, 3)}`);
+      const g = r.gravity_detail;
+      const gd = g ? ` (${g.cases} cases, ${g.invisible} without a visible fall left out; samples lower ${g.lower} / higher ${g.higher} / same ${g.same})` : "";
+      console.log(`  gravity ${f(r.gravity, 3)}${gd}   revisit_psnr ${f(r.revisit_psnr)}   wall_penetration ${f(r.wall_penetration, 3)}`);
       console.log(`  step_ms median ${f(r.step_ms_median)}   p99 ${f(r.step_ms_p99)}   ratio_10k ${f(r.step_ms_ratio_10k, 3)}   (${r.backend}${r.int8 ? " int8" : ""})`);
       console.log(`  int8 psnr drop ${f(r.int8_psnr_drop)} dB   int8 step_ms median ${f(r.int8_step_ms_median)}`);
       for (const n of r.notes) console.log(`  note: ${n}`);

@@ -10,6 +10,9 @@
  * lower (dy > DEAD_ZONE px) and higher (dy < −DEAD_ZONE). A case passes when lower > higher; the
  * score is the fraction of cases that pass among those where the object was found at the start
  * and in at least one sample. Rising objects are left out: for them "higher" is the right answer.
+ * So are moments whose own next frame in the data shows no fall of ≥ 1 px (`truth`): near the top
+ * of a jump a platformer player falls 0.2–0.9 px per frame, which a 64×64 frame mostly does not
+ * show, so there "same" is right and no model could pass.
  *
  * Locating is by colour, which the worlds keep distinctive (src/worlds/palette.ts): the player's
  * body colour of the frame's theme (or its detail colour: the jump pose swaps them), searched in the columns where the camera keeps the player
@@ -148,7 +151,17 @@ export interface GravityCase {
   start: Uint8Array;
   /** S sampled next frames. */
   samples: Uint8Array[];
+  /**
+   * The data's own frames at that moment and the next, when known: a case counts only when the
+   * object visibly falls in them (≥ VISIBLE_FALL px). Near the top of a jump a fall is a
+   * fraction of a pixel per frame, which 64×64 frames do not show, so there "lower" is not the
+   * right answer even for a perfect model.
+   */
+  truth?: { start: Uint8Array; next: Uint8Array };
 }
+
+/** Smallest fall (pixels) in the data's next frame for a case to count. */
+export const VISIBLE_FALL = 1;
 
 export interface GravityResult {
   /** Fraction of cases where lower > higher; null without a usable case. */
@@ -156,6 +169,8 @@ export interface GravityResult {
   /** Cases scored, and those left out because the object was not found. */
   cases: number;
   missing: number;
+  /** Cases left out because the data's own next frame shows no visible fall (see GravityCase.truth). */
+  invisible: number;
   /** Samples over all scored cases: lower, higher, neither (within the dead zone or not found). */
   lower: number;
   higher: number;
@@ -164,9 +179,17 @@ export interface GravityResult {
 
 /** Score gravity cases (frames H×W). */
 export function scoreGravity(cases: GravityCase[], H: number, W: number): GravityResult {
-  const r: GravityResult = { fraction: null, cases: 0, missing: 0, lower: 0, higher: 0, same: 0 };
+  const r: GravityResult = { fraction: null, cases: 0, missing: 0, invisible: 0, lower: 0, higher: 0, same: 0 };
   let pass = 0;
   for (const c of cases) {
+    if (c.truth) {
+      const a = locate(c.truth.start, H, W, c.target);
+      const b = locate(c.truth.next, H, W, c.target);
+      if (!a || !b || b.y - a.y < VISIBLE_FALL) {
+        r.invisible++;
+        continue;
+      }
+    }
     const at = locate(c.start, H, W, c.target);
     const next = c.samples.map((s) => locate(s, H, W, c.target));
     if (!at || next.every((n) => n === null)) {

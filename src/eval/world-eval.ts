@@ -293,7 +293,8 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
 
     let gravity: GravityResult | null = null;
     if (env === "platformer" || env === "bounce") {
-      const found = await moments((st) => fallingTargets(env, st, H, W).length > 0, 2 * nStarts);
+      // More moments than starts: cases without a visible fall in the data are left out (gravity.ts).
+      const found = await moments((st) => fallingTargets(env, st, H, W).length > 0, 4 * nStarts);
       const samplers = Array.from({ length: samples }, (_, j) => new WorldSession(world, { seed: seed + 100 + j, ...sessionOpts }));
       const cases: GravityCase[] = [];
       try {
@@ -302,7 +303,10 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
           const { clip, next } = await clipEndingAt(m.entry, m.last, 1);
           const drawn = [];
           for (const s of samplers) drawn.push(await sessionRoller(s)(clip, next));
-          for (const target of fallingTargets(env, clip.state!, H, W)) cases.push({ target, start: drawn[0].first.rgb, samples: drawn.map((d) => d.frames[0].rgb) });
+          const ep = read(m.entry.id, false);
+          const frameAt = (t: number) => ep.rgb_THWC.subarray(t * H * W * 3, (t + 1) * H * W * 3);
+          const truth = { start: frameAt(m.last), next: frameAt(m.last + 1) };
+          for (const target of fallingTargets(env, clip.state!, H, W)) cases.push({ target, start: drawn[0].first.rgb, samples: drawn.map((d) => d.frames[0].rgb), truth });
         }
       } finally {
         for (const s of samplers) s.dispose();
