@@ -22,7 +22,9 @@
  * (2,098 frames): the top edge is off by −0.47..+0.40 px, the centroid (moved by the sprite's
  * row weights) by −1.9..+0.35 px, as nearest-neighbour sampling squeezes the 11 sprite rows
  * unevenly into 6.4 pixels. The top edge is the first row with ≥ 2 matching pixels, so one stray
- * pixel of a generated frame does not move it.
+ * pixel of a generated frame does not move it, of the largest group of matching rows, so scenery
+ * of the same colour elsewhere in the columns does not either; a coin touching the sprite can
+ * still join its group (under 1% of true frames).
  *
  * Dimension keys: H,W pixels.
  */
@@ -35,6 +37,8 @@ import type { WorldState } from "../worlds/types.js";
 
 /** Largest L1 distance (0..765) from the reference colour for a pixel to count as the object's. */
 export const COLOUR_TOLERANCE = 80;
+/** Largest run of empty rows inside one object (the player sprite's skin rows are ~2 px at 64×64). */
+const MAX_ROW_GAP = 3;
 /** Fewest matching pixels that count as "found". */
 const MIN_PIXELS = 3;
 /** |dy| below this (pixels) is neither lower nor higher. */
@@ -68,25 +72,49 @@ function unpack(c: number): [number, number, number] {
   return [(c >> 16) & 255, (c >> 8) & 255, c & 255];
 }
 
-/** Centroid of the pixels of `t.color` in an H·W·3 byte frame; null when too few match. */
+/** The object of `t.color` in an H·W·3 byte frame (its largest group of rows); null when too few pixels match. */
 export function locate(rgb: Uint8Array, H: number, W: number, t: Target): Located | null {
   const refs = [t.color, ...(t.altColors ?? [])].map(unpack);
   const [x0, x1] = t.columns ?? [0, W];
+  const rowN = new Array<number>(H).fill(0);
+  const rowX = new Array<number>(H).fill(0);
+  for (let y = 0; y < H; y++) {
+    for (let x = Math.max(0, x0); x < Math.min(W, x1); x++) {
+      const o = (y * W + x) * 3;
+      if (!refs.some(([r, g, b]) => Math.abs(rgb[o] - r) + Math.abs(rgb[o + 1] - g) + Math.abs(rgb[o + 2] - b) <= COLOUR_TOLERANCE)) continue;
+      rowN[y]++;
+      rowX[y] += x + 0.5;
+    }
+  }
+  // The object is the largest group of matching rows (gaps ≤ MAX_ROW_GAP, as the sprite's skin
+  // rows separate its body rows): scenery of the same colour elsewhere in the columns (a theme
+  // whose rocks share the player's detail colour) forms groups of its own and is ignored.
+  let best: [number, number] = [0, -1];
+  let bestN = 0;
+  for (let y = 0; y < H; ) {
+    if (rowN[y] === 0) {
+      y++;
+      continue;
+    }
+    let end = y;
+    let count = 0;
+    for (let k = y; k < H && k - end <= MAX_ROW_GAP; k++) {
+      if (rowN[k] === 0) continue;
+      end = k;
+      count += rowN[k];
+    }
+    if (count > bestN) [best, bestN] = [[y, end], count];
+    y = end + 1;
+  }
   let sx = 0;
   let sy = 0;
   let n = 0;
   let top = -1;
-  for (let y = 0; y < H; y++) {
-    let inRow = 0;
-    for (let x = Math.max(0, x0); x < Math.min(W, x1); x++) {
-      const o = (y * W + x) * 3;
-      if (!refs.some(([r, g, b]) => Math.abs(rgb[o] - r) + Math.abs(rgb[o + 1] - g) + Math.abs(rgb[o + 2] - b) <= COLOUR_TOLERANCE)) continue;
-      sx += x + 0.5;
-      sy += y + 0.5;
-      n++;
-      inRow++;
-    }
-    if (top < 0 && inRow >= 2) top = y;
+  for (let y = best[0]; y <= best[1]; y++) {
+    sx += rowX[y];
+    sy += (y + 0.5) * rowN[y];
+    n += rowN[y];
+    if (top < 0 && rowN[y] >= 2) top = y;
   }
   if (n < MIN_PIXELS || (t.anchor === "top" && top < 0)) return null;
   const y = t.anchor === "top" ? top : sy / n;

@@ -51,7 +51,8 @@ export const PLAYER_H = 1.2;
 export const COIN_R = 0.3;
 export const ENEMY_W = 0.9;
 export const ENEMY_H = 0.8;
-const ENEMY_SPEED = 0.04;
+/** Patrol speed, tiles/step: 3/64, a pixel every 4 steps at 64×64 (a steady rhythm, as the scenery's). */
+const ENEMY_SPEED = 3 / 64;
 
 /** Items indexed by the BUCKET-wide x ranges they touch, so queries near the player are O(1). */
 class XIndex<T> {

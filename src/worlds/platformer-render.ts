@@ -30,10 +30,16 @@ const DEPTH_FAR = 1.0;
 const DEPTH_MID = 0.7;
 const DEPTH_SOLID = 0.4;
 const DEPTH_SPRITE = 0.3;
-/** How fast each scenery layer scrolls relative to the camera. */
-const PARALLAX_STARS = 0.05;
-const PARALLAX_FAR = 0.25;
-const PARALLAX_MID = 0.55;
+/**
+ * How fast each scenery layer scrolls relative to the camera. Powers of two, applied to the
+ * camera's whole-pixel position: every layer moves by whole pixels on a fixed rhythm (mid 1 px
+ * every 2 px of camera motion, far every 4, stars every 16), as pixel-art games scroll. With
+ * arbitrary factors on a continuous position each layer jumped a pixel on an irregular beat set
+ * by a sub-pixel phase no frame shows, which a model of the video can only guess.
+ */
+const PARALLAX_STARS = 1 / 16;
+const PARALLAX_FAR = 1 / 4;
+const PARALLAX_MID = 1 / 2;
 
 // Palette: 1 body, 2 detail, 3 skin, 4 black. Drawn facing right.
 const PLAYER_SPRITE = makeSprite([
@@ -84,12 +90,17 @@ export function renderPlatformer(world: PlatformerWorld, height: number, width: 
   const canvas = createCanvas(height, width);
   const s = height / VIEW_H; // pixels per tile
   const viewW = width / s;
-  const left = world.cameraX + VIEW_H / 2 - viewW / 2;
+  // The camera snaps to whole pixels, so the scene moves by whole pixels (run speed is 1 px per
+  // step at 64×64) and every edge keeps its sub-pixel offset from frame to frame.
+  const leftPx = Math.round((world.cameraX + VIEW_H / 2 - viewW / 2) * s);
+  const left = leftPx / s;
   const theme = world.theme;
-  drawSky(canvas, theme, left, s);
+  drawSky(canvas, theme, leftPx, s);
+  const farPx = Math.floor(leftPx * PARALLAX_FAR);
+  const midPx = Math.floor(leftPx * PARALLAX_MID);
   for (let col = 0; col < width; col++) {
-    drawFarColumn(canvas, theme, col, left * PARALLAX_FAR + (col + 0.5) / s, s);
-    drawMidColumn(canvas, theme, col, left * PARALLAX_MID + (col + 0.5) / s, s);
+    drawFarColumn(canvas, theme, col, (farPx + col + 0.5) / s, s);
+    drawMidColumn(canvas, theme, col, (midPx + col + 0.5) / s, s);
   }
   const right = left + viewW;
   for (const solid of world.level.solidsNear(left, right)) {
@@ -124,7 +135,7 @@ export function renderPlatformer(world: PlatformerWorld, height: number, width: 
 }
 
 /** Vertical sky gradient, with a sparse parallax star field in starry themes. */
-function drawSky(canvas: Canvas, theme: PlatformerTheme, left: number, s: number): void {
+function drawSky(canvas: Canvas, theme: PlatformerTheme, leftPx: number, s: number): void {
   const { height, width } = canvas;
   for (let y = 0; y < height; y++) {
     fillRect(canvas, 0, y, width, y + 1, mix(theme.skyTop, theme.skyBottom, y / (height * 0.8)), DEPTH_FAR);
@@ -132,7 +143,7 @@ function drawSky(canvas: Canvas, theme: PlatformerTheme, left: number, s: number
   if (!theme.stars) return;
   // Stars sit on a half-tile lattice in the upper part of the sky; one pixel each.
   const cell = 0.5 * s;
-  const shift = left * PARALLAX_STARS * s;
+  const shift = Math.floor(leftPx * PARALLAX_STARS);
   const i0 = Math.floor(shift / cell);
   for (let i = i0; i <= i0 + Math.ceil(width / cell) + 1; i++) {
     for (let j = 0; j < Math.floor((height * 0.55) / cell); j++) {

@@ -32,8 +32,8 @@ export const PLATFORMER_GRAVITY = 0.04;
 export const JUMP_SPEED = 0.56;
 /** Terminal fall speed, tiles/step; below the platform thickness so nothing is tunnelled. */
 export const MAX_FALL = 0.45;
-/** Horizontal speed while left/right is held, tiles/step. */
-export const RUN_SPEED = 0.16;
+/** Horizontal speed while left/right is held, tiles/step: 3/16, one pixel per step at 64×64 (12 tiles). */
+export const RUN_SPEED = 3 / 16;
 /** How far ahead of the player the level is generated (beyond any view width we render). */
 const GENERATE_AHEAD = 48;
 /** Steps of invulnerability after a respawn, so an enemy cannot hit the player again at once. */
