@@ -31,15 +31,16 @@ const DEPTH_MID = 0.7;
 const DEPTH_SOLID = 0.4;
 const DEPTH_SPRITE = 0.3;
 /**
- * How fast each scenery layer scrolls relative to the camera. Powers of two, applied to the
- * camera's whole-pixel position: every layer moves by whole pixels on a fixed rhythm (mid 1 px
- * every 2 px of camera motion, far every 4, stars every 16), as pixel-art games scroll. With
- * arbitrary factors on a continuous position each layer jumped a pixel on an irregular beat set
- * by a sub-pixel phase no frame shows, which a model of the video can only guess.
+ * How fast each scenery layer scrolls relative to the camera's whole-pixel position: the far
+ * layer and the stars stay put, the mid layer moves with the ground. Any other factor makes a
+ * layer move a pixel on some steps and not on others, by a phase that no single frame shows: a
+ * model of the video can only guess it, and measured, the latent actions spent their codes on it
+ * (factors 1/2 and 1/4: "right" split over five codes by which layers moved; with the former
+ * continuous factors 0.05/0.25/0.55 the beat was irregular as well).
  */
-const PARALLAX_STARS = 1 / 16;
-const PARALLAX_FAR = 1 / 4;
-const PARALLAX_MID = 1 / 2;
+const PARALLAX_STARS = 0;
+const PARALLAX_FAR = 0;
+const PARALLAX_MID = 1;
 
 // Palette: 1 body, 2 detail, 3 skin, 4 black. Drawn facing right.
 const PLAYER_SPRITE = makeSprite([
