@@ -149,8 +149,8 @@ async function inference() {
   // Both sessions open, runs alternating, medians: other processes on the machine then slow
   // fp32 and int8 alike instead of whichever ran during a busy spell.
   const sessions = {
-    fp32: await OnnxSession.create(exportJaxpr(jaxpr, { inputNames, outputNames: ["y"], constants }), { threads }),
-    int8: await OnnxSession.create(exportJaxpr(jaxpr, { inputNames, outputNames: ["y"], constants, quantize: "int8" }), { threads }),
+    fp32: await OnnxSession.create(exportJaxpr(jaxpr, { inputNames, outputNames: ["y"], constants }), { threads, spinning: false }),
+    int8: await OnnxSession.create(exportJaxpr(jaxpr, { inputNames, outputNames: ["y"], constants, quantize: "int8" }), { threads, spinning: false }),
   };
   const out: Record<string, { ms: number; y: Float32Array<ArrayBufferLike> }> = {};
   const times: Record<string, number[]> = { fp32: [], int8: [] };
