@@ -6,16 +6,13 @@ import { canonicalTranspose } from "../../src/onnx/graph.js";
 import { layerNorm, rmsNorm } from "../../src/nn/norm.js";
 import { decodeModel } from "../../src/onnx/proto.js";
 import { OnnxSession } from "../../src/onnx/runtime.js";
-import { expectParity } from "./parity.js";
+import { expectParity, opTypes, count } from "./parity.js";
 
 beforeAll(async () => {
   await initDevice();
 });
 
 const normal = (seed: number, shape: number[]): JArray => random.normal(random.key(seed), shape);
-const opTypes = (model: Uint8Array): string[] =>
-  ((decodeModel(model).graph as { node: { opType: string }[] }).node ?? []).map((n) => n.opType);
-const count = (ops: string[], op: string): number => ops.filter((o) => o === op).length;
 
 describe("model bytes", () => {
   it("declare opset, IR version, names, dtypes and static shapes", () => {

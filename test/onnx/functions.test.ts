@@ -8,8 +8,7 @@ import { attention, initAttention } from "../../src/nn/attention.js";
 import { causalMask } from "../../src/nn/masks.js";
 import { initMLP, mlp } from "../../src/nn/mlp.js";
 import { initSTBlock, stBlock } from "../../src/nn/st-block.js";
-import { decodeModel } from "../../src/onnx/proto.js";
-import { expectParity } from "./parity.js";
+import { expectParity, opTypes } from "./parity.js";
 
 beforeAll(async () => {
   await initDevice();
@@ -36,8 +35,6 @@ function flatten<P>(
   return { f, leaves };
 }
 
-const opTypes = (model: Uint8Array): string[] =>
-  ((decodeModel(model).graph as { node: { opType: string }[] }).node ?? []).map((n) => n.opType);
 
 describe("GELU MLP", () => {
   const x = () => random.normal(random.key(11), [2, 5, 16]);

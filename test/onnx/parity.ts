@@ -6,8 +6,16 @@ import { expect } from "vitest";
 import { makeJaxpr, tree, type Array as JArray, type Jaxpr } from "../../src/core/index.js";
 import { exportJaxpr } from "../../src/onnx/export.js";
 import { OnnxSession, type HostTensor } from "../../src/onnx/runtime.js";
+import { decodeModel } from "../../src/onnx/proto.js";
 
 /** Primitives seen in every traced jaxpr (nested jits included), for the coverage test. */
+/** The op types of an exported model's nodes, in graph order. */
+export const opTypes = (model: Uint8Array): string[] =>
+  ((decodeModel(model).graph as { node: { opType: string }[] }).node ?? []).map((n) => n.opType);
+
+/** How many nodes of `op` a list of op types holds. */
+export const count = (ops: string[], op: string): number => ops.filter((o) => o === op).length;
+
 export const seenPrimitives = new Set<string>();
 
 function recordPrimitives(jaxpr: Jaxpr): void {

@@ -2,10 +2,9 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { hostRng, initDevice, jnn, lax, makeJaxpr, np, random, valueAndGrad, type Array as JArray } from "../../src/core/index.js";
 import { exportJaxpr } from "../../src/onnx/export.js";
-import { decodeModel } from "../../src/onnx/proto.js";
 import { OnnxSession } from "../../src/onnx/runtime.js";
 import { LOWERINGS } from "../../src/onnx/ops.js";
-import { expectParity, seenPrimitives, toHost } from "./parity.js";
+import { expectParity, seenPrimitives, toHost, opTypes } from "./parity.js";
 
 beforeAll(async () => {
   await initDevice();
@@ -21,8 +20,6 @@ function ints(shape: number[], lo: number, hi: number): JArray {
   const data = Int32Array.from({ length: n }, () => lo + Math.floor(rng() * (hi - lo)));
   return np.array(data, { dtype: np.int32 }).reshape(shape);
 }
-const opTypes = (model: Uint8Array): string[] =>
-  ((decodeModel(model).graph as { node: { opType: string }[] }).node ?? []).map((n) => n.opType);
 
 describe("element-wise", () => {
   const unaryCases: [string, (x: JArray) => JArray, () => JArray][] = [

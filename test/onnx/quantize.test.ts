@@ -7,14 +7,12 @@ import { exportJaxpr } from "../../src/onnx/export.js";
 import { decodeModel } from "../../src/onnx/proto.js";
 import { quantizeColumns } from "../../src/onnx/quantize.js";
 import { OnnxSession, type HostTensor } from "../../src/onnx/runtime.js";
-import { toHost } from "./parity.js";
+import { toHost, opTypes } from "./parity.js";
 
 beforeAll(async () => {
   await initDevice();
 });
 
-const opTypes = (model: Uint8Array): string[] =>
-  ((decodeModel(model).graph as { node: { opType: string }[] }).node ?? []).map((n) => n.opType);
 
 describe("quantizeColumns", () => {
   it("scales each column by its max |w| / 127 and rounds", () => {

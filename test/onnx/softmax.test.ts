@@ -4,17 +4,13 @@ import { initDevice, jit, lax, makeKey, np, random, valueAndGrad, type Array as 
 import { attentionCached, initAttention, maskedSoftmax } from "../../src/nn/attention.js";
 import { causalMask, toAdditive } from "../../src/nn/masks.js";
 import { divide } from "../../src/nn/ops.js";
-import { decodeModel } from "../../src/onnx/proto.js";
-import { expectParity, runBoth } from "./parity.js";
+import { expectParity, runBoth, opTypes, count } from "./parity.js";
 
 beforeAll(async () => {
   await initDevice();
 });
 
 const normal = (seed: number, shape: number[]): JArray => random.normal(random.key(seed), shape);
-const opTypes = (model: Uint8Array): string[] =>
-  ((decodeModel(model).graph as { node: { opType: string }[] }).node ?? []).map((n) => n.opType);
-const count = (ops: string[], op: string): number => ops.filter((o) => o === op).length;
 /** The nodes maskedSoftmax decomposes into when it is not fused. */
 const DECOMPOSED = ["ReduceMax", "Exp", "ReduceSum", "Reciprocal"];
 
