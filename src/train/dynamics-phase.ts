@@ -10,14 +10,10 @@
  */
 import { mkdir } from "node:fs/promises";
 import { hostRng } from "../core/keys.js";
-import { jit, np, tree } from "../core/jax.js";
+import { jit, np } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
-import type { ParamTree } from "../core/tree-names.js";
-import { adamwInit } from "../nn/optim.js";
-import type { AdamWState, ArrayTree } from "../nn/optim.js";
-import { makeTrainStep } from "../nn/train-step.js";
-import { stepRunner } from "./step-runner.js";
+import { accuracyStepper } from "./step-runner.js";
 import { DYNAMICS_DEFAULTS, boolArray, dynamicsLoss, initDynamics, trainingMask } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import type { Dataset } from "../data/loader.js";
@@ -26,7 +22,7 @@ import { disposeLam, loadLam } from "../world/lam-io.js";
 import { tokenCache } from "./token-cache.js";
 import type { TokenCache } from "./token-cache.js";
 import { TRAIN_DEFAULTS } from "./loop.js";
-import type { Phase, StepMetrics, TrainConfig } from "./loop.js";
+import type { Phase, TrainConfig } from "./loop.js";
 import { keep } from "../core/refs.js";
 
 export interface DynamicsDataConfig {
@@ -131,20 +127,10 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
   if (T < 2) throw new Error(`train dynamics: data.frames must be ≥ 2 (frame 0 is context), got ${T}`);
 
   type Args = { tokens: np.Array; actions: np.Array; mask: np.Array };
-  const train = makeTrainStep<ArrayTree, Args>(
-    (p, b) => {
-      const r = dynamicsLoss(p as unknown as DynamicsParams, b.tokens, b.actions, b.mask, dc);
-      return { loss: r.loss, aux: { accuracy: r.aux.accuracy, scored: r.aux.scored } };
-    },
-    { adamw: { b1: cfg.train.b1, b2: cfg.train.b2, weightDecay: cfg.train.weightDecay }, clipNorm: cfg.train.clipNorm },
-  );
-  const fullStep = (params: ArrayTree, opt: ArrayTree, b: Args, lr: np.Array) => {
-    const o = train.stepFn(params, opt as unknown as AdamWState<ArrayTree>, b, lr);
-    const aux = o.aux as Record<string, np.Array>;
-    return { params: o.params, opt: o.optState, metrics: { loss: o.loss, accuracy: aux.accuracy, grad_norm: o.gradNorm } };
-  };
-  type FullOut = ReturnType<typeof fullStep>;
-  const runner = stepRunner(fullStep, cfg.train);
+  const stepper = accuracyStepper<DynamicsParams, Args>((p, b) => {
+    const r = dynamicsLoss(p, b.tokens, b.actions, b.mask, dc);
+    return { loss: r.loss, aux: { accuracy: r.aux.accuracy, scored: r.aux.scored } };
+  }, cfg.train);
   const evalLoss = jit(((p: DynamicsParams, b: Args) => {
     const r = dynamicsLoss(p, b.tokens, b.actions, b.mask, dc);
     r.aux.scored.dispose();
@@ -157,13 +143,11 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
     config,
     init(key) {
       const params = initDynamics(key, dc);
-      return { params, state: {}, opt: adamwInit(tree.ref(params as unknown as ArrayTree)) as unknown as ParamTree };
+      return { params, state: {}, opt: stepper.initOpt(params) };
     },
     async step(params, opt, state, batch, lr, key) {
       key.dispose();
-      const args = [params, opt, arrays(batch, B, T, N), lr] as unknown as ArrayTree[];
-      const o = (await runner.run(...args)) as FullOut;
-      return { params: o.params as unknown as DynamicsParams, opt: o.opt as unknown as ParamTree, state, metrics: o.metrics as StepMetrics };
+      return { ...(await stepper.step(params, opt, arrays(batch, B, T, N), lr)), state };
     },
     async nextBatch() {
       return sampleBatch(cache, "train", B, T, dc, hostRng(mix(cfg.train.seed, index++)));
@@ -189,9 +173,8 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
       ["accuracy", false],
     ],
     dispose() {
-      runner.dispose();
+      stepper.dispose();
       evalLoss.dispose();
-      train.dispose();
     },
   };
 }

@@ -20,9 +20,6 @@ import type { OwnedFunction } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
 import { keep } from "../core/refs.js";
 import type { ParamTree } from "../core/tree-names.js";
-import { adamwInit } from "../nn/optim.js";
-import type { AdamWState, ArrayTree } from "../nn/optim.js";
-import { makeTrainStep } from "../nn/train-step.js";
 import { CAPTIONS_FILE, depthScale, parseCaptions } from "../data/format.js";
 import type { CaptionLine } from "../data/format.js";
 import { writeClip } from "../data/loader.js";
@@ -34,9 +31,9 @@ import { tokenize, tokensPerFrame } from "../models/tokenizer.js";
 import { compileOrt } from "../onnx/compiled.js";
 import { disposeTokenizer, loadTokenizer } from "../world/tokenizer-io.js";
 import type { LoadedTokenizer } from "../world/tokenizer-io.js";
-import { stepRunner } from "./step-runner.js";
+import { accuracyStepper } from "./step-runner.js";
 import { TRAIN_DEFAULTS } from "./loop.js";
-import type { Phase, StepMetrics, TrainConfig } from "./loop.js";
+import type { Phase, TrainConfig } from "./loop.js";
 
 export interface PromptDataConfig {
   /** The dataset folder (with captions.jsonl). */
@@ -189,20 +186,10 @@ export async function promptPhase(cfg: PromptRunConfig, ds: Dataset, out: string
   const N = pairs.N;
 
   type Args = { words: np.Array; tokens: np.Array; mask: np.Array };
-  const train = makeTrainStep<ArrayTree, Args>(
-    (p, b) => {
-      const r = promptLoss(p as unknown as PromptParams, b.words, b.tokens, b.mask, pc);
-      return { loss: r.loss, aux: { accuracy: r.aux.accuracy } };
-    },
-    { adamw: { b1: cfg.train.b1, b2: cfg.train.b2, weightDecay: cfg.train.weightDecay }, clipNorm: cfg.train.clipNorm },
-  );
-  const fullStep = (params: ArrayTree, opt: ArrayTree, b: Args, lr: np.Array) => {
-    const o = train.stepFn(params, opt as unknown as AdamWState<ArrayTree>, b, lr);
-    const aux = o.aux as Record<string, np.Array>;
-    return { params: o.params, opt: o.optState, metrics: { loss: o.loss, accuracy: aux.accuracy, grad_norm: o.gradNorm } };
-  };
-  type FullOut = ReturnType<typeof fullStep>;
-  const runner = stepRunner(fullStep, cfg.train);
+  const stepper = accuracyStepper<PromptParams, Args>((p, b) => {
+    const r = promptLoss(p, b.words, b.tokens, b.mask, pc);
+    return { loss: r.loss, aux: { accuracy: r.aux.accuracy } };
+  }, cfg.train);
   const evalLoss = jit(((p: PromptParams, b: Args) => {
     const r = promptLoss(p, b.words, b.tokens, b.mask, pc);
     return [r.loss, r.aux.accuracy];
@@ -214,13 +201,11 @@ export async function promptPhase(cfg: PromptRunConfig, ds: Dataset, out: string
     config,
     init(key) {
       const params = initPrompt(key, pc);
-      return { params, state: {}, opt: adamwInit(tree.ref(params as unknown as ArrayTree)) as unknown as ParamTree };
+      return { params, state: {}, opt: stepper.initOpt(params) };
     },
     async step(params, opt, state, batch, lr, key) {
       key.dispose();
-      const args = [params, opt, arrays(batch, B, L, N), lr] as unknown as ArrayTree[];
-      const o = (await runner.run(...args)) as FullOut;
-      return { params: o.params as unknown as PromptParams, opt: o.opt as unknown as ParamTree, state, metrics: o.metrics as StepMetrics };
+      return { ...(await stepper.step(params, opt, arrays(batch, B, L, N), lr)), state };
     },
     async nextBatch() {
       return samplePromptBatch(pairs, trainIdx, B, pc, hostRng(mix(cfg.train.seed, index++)));
@@ -247,9 +232,8 @@ export async function promptPhase(cfg: PromptRunConfig, ds: Dataset, out: string
       ["accuracy", false],
     ],
     dispose() {
-      runner.dispose();
+      stepper.dispose();
       evalLoss.dispose();
-      train.dispose();
     },
   };
 }
