@@ -8,7 +8,7 @@ import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
 import { getWorld } from "../src/worlds/index.js";
-import { LAM_DEFAULTS, encodeActions, initLam, predictEveryAction } from "../src/models/lam.js";
+import { LAM_DEFAULTS, encodeActions, globalWarp, initLam, lamLoss, offsetDistribution, poolFrames, predictEveryAction } from "../src/models/lam.js";
 import { runTraining } from "../src/train/loop.js";
 import { LAM_RUN_DEFAULTS, lamPhase } from "../src/train/lam-phase.js";
 import type { LamRunConfig } from "../src/train/lam-phase.js";
@@ -143,6 +143,99 @@ describe("lam model", () => {
     const v = (await pred.data()) as Float32Array;
     expect(Math.min(...v)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...v)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe("lam pooling", () => {
+  it("poolFrames averages pool×pool blocks exactly", async () => {
+    const x = Float32Array.from({ length: 2 * 4 * 6 * 3 }, (_, i) => i % 17);
+    const y = (await poolFrames(np.array(x, { shape: [2, 4, 6, 3] }), 2).data()) as Float32Array;
+    const at = (b: number, r: number, c: number, ch: number) => x[((b * 4 + r) * 6 + c) * 3 + ch];
+    const want: number[] = [];
+    for (let b = 0; b < 2; b++) for (let r = 0; r < 2; r++) for (let c = 0; c < 3; c++) for (let ch = 0; ch < 3; ch++) {
+      want.push((at(b, 2 * r, 2 * c, ch) + at(b, 2 * r, 2 * c + 1, ch) + at(b, 2 * r + 1, 2 * c, ch) + at(b, 2 * r + 1, 2 * c + 1, ch)) / 4);
+    }
+    expect(Array.from(y)).toEqual(want);
+  });
+
+  it("a pooled FiLM + warp + cost-volume LAM (codes from the change) encodes full-size frames and predicts them at full size, blockwise constant", async () => {
+    const pooled = { ...cfg, pool: 2, patch: 2, decoderAction: "film" as const, decoderWarp: 1, costVolume: 1, flowWeight: 0.01, codeFrom: "change" as const };
+    expect(() => initLam(makeKey(5), { ...cfg, decoderAction: "mul" as never })).toThrow(/"decoderAction" must be "add" or "film", got "mul"/);
+    expect(() => initLam(makeKey(5), { ...cfg, flowWeight: 0.1 })).toThrow(/"flowWeight" 0.1 needs "costVolume" > 0/);
+    expect(() => initLam(makeKey(5), { ...cfg, pool: 3 })).toThrow(/"pool" 3 times "patch" 4 must divide the frame size 16×16/);
+    const { params, state } = initLam(makeKey(5), pooled);
+    const z = encodeActions(tree.ref(params as unknown as ParamTree) as never, np.array(frames(3, 1), { shape: [1, 3, 16, 16, 3] }), pooled);
+    expect(z.shape).toEqual([1, 2, 8]);
+    z.dispose();
+    const { loss, aux } = lamLoss(tree.ref(params as unknown as ParamTree) as never, state.codebook_KD.ref, np.array(frames(3, 1), { shape: [1, 3, 16, 16, 3] }), pooled);
+    const withFlow = ((await loss.data()) as Float32Array)[0];
+    tree.dispose(aux as never);
+    const off = lamLoss(tree.ref(params as unknown as ParamTree) as never, state.codebook_KD.ref, np.array(frames(3, 1), { shape: [1, 3, 16, 16, 3] }), { ...pooled, flowWeight: 0 });
+    const without = ((await off.loss.data()) as Float32Array)[0];
+    tree.dispose(off.aux as never);
+    // The flow term is 0.01 × a cross-entropy over (2·1+1)² = 9 offsets (about ln 9 at init).
+    expect(withFlow - without).toBeGreaterThan(0.01 * 0.5 * Math.log(9));
+    expect(withFlow - without).toBeLessThan(0.01 * 3 * Math.log(9));
+    const pred = predictEveryAction(params, state.codebook_KD.ref, np.array(frames(2, 2), { shape: [2, 16, 16, 3] }), pooled);
+    tree.dispose(state as unknown as ParamTree);
+    expect(pred.shape).toEqual([4, 2, 16, 16, 3]);
+    const v = (await pred.data()) as Float32Array;
+    // The codes scale and shift the decoder's features: their predictions differ.
+    const one = 2 * 16 * 16 * 3;
+    expect(Array.from(v.subarray(0, one))).not.toEqual(Array.from(v.subarray(one, 2 * one)));
+    // Each 2×2 block holds one value (the pooled prediction repeated).
+    const px = (r: number, c: number) => v[(r * 16 + c) * 3];
+    for (let r = 0; r < 16; r += 2) for (let c = 0; c < 16; c += 2) {
+      expect(px(r, c + 1)).toBe(px(r, c));
+      expect(px(r + 1, c)).toBe(px(r, c));
+    }
+  });
+});
+
+describe("lam global warp", () => {
+  it("a one-hot kernel shifts the whole frame exactly, zeros shifted in; the default kernel is ≈ identity", async () => {
+    const H = 5, W = 6, C = 2, r = 2, J = 25;
+    const x = Float32Array.from({ length: 2 * H * W * C }, (_, i) => (i % 13) + 1);
+    const logits = new Float32Array(2 * J);
+    // frame 0: offset (dy, dx) = (1, −2); frame 1: (−2, 1). Index j = (dy + r)·5 + (dx + r).
+    logits[(1 + r) * 5 + (-2 + r)] = 100;
+    logits[J + (-2 + r) * 5 + (1 + r)] = 100;
+    const y = (await globalWarp(np.array(x, { shape: [2, H, W, C] }), np.array(logits, { shape: [2, J] }), r).data()) as Float32Array;
+    const shifts = [[1, -2], [-2, 1]];
+    for (let f = 0; f < 2; f++) for (let yy = 0; yy < H; yy++) for (let xx = 0; xx < W; xx++) for (let c = 0; c < C; c++) {
+      const [dy, dx] = shifts[f];
+      const sy = yy - dy, sx = xx - dx;
+      const want = sy >= 0 && sy < H && sx >= 0 && sx < W ? x[((f * H + sy) * W + sx) * C + c] : 0;
+      expect(y[((f * H + yy) * W + xx) * C + c]).toBeCloseTo(want, 4);
+    }
+    // Zero logits: the centre bonus makes the warp nearly the identity.
+    const id = (await globalWarp(np.array(x, { shape: [2, H, W, C] }), np.zeros([2, J]), r).data()) as Float32Array;
+    let err = 0;
+    id.forEach((v, i) => (err = Math.max(err, Math.abs(v - x[i]) / 13)));
+    expect(err).toBeLessThan(0.05);
+  });
+});
+
+describe("lam cost volume", () => {
+  it("each interior token's offset distribution peaks at the shift that maps x_t onto x_t+1", async () => {
+    const H = 16, W = 16, C = 3, r = 2, P = 4;
+    const tex = (y: number, x: number, c: number) => ((y * 31 + x * 17 + c * 7 + ((x * y) % 5) * 13) % 23) / 23;
+    // frame 1 = frame 0 moved down 1 and left 2: x1[y, x] = x0[y − 1, x + 2]
+    const x = new Float32Array(2 * H * W * C);
+    for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) for (let c = 0; c < C; c++) {
+      x[(y * W + xx) * C + c] = tex(y, xx, c);
+      x[H * W * C + (y * W + xx) * C + c] = tex(y - 1, xx + 2, c);
+    }
+    const d = offsetDistribution(np.array(x, { shape: [1, 2, H, W, C] }), r, P);
+    expect(d.shape).toEqual([1, 1, 16, 25]);
+    const v = (await d.data()) as Float32Array;
+    const want = (1 + r) * 5 + (-2 + r); // (dy, dx) = (1, −2)
+    // The interior tokens (border tokens also see the zeros shifted in at the frame's edge).
+    for (const n of [5, 6, 9, 10]) {
+      const row = Array.from(v.subarray(n * 25, n * 25 + 25));
+      expect(row.reduce((a, b) => a + b)).toBeCloseTo(1, 5);
+      expect(row.indexOf(Math.max(...row))).toBe(want);
+    }
   });
 });
 

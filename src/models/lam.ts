@@ -22,7 +22,7 @@
  * Dimension keys: B batch · T frames · U = T − 1 transitions · H,W pixels · C channels ·
  * N tokens per frame · Q values per patch · D model width · d code width · A action codes.
  */
-import { jnn, np, tree } from "../core/jax.js";
+import { jnn, lax, np, tree } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
 import { splitKey } from "../core/keys.js";
 import type { Key } from "../core/keys.js";
@@ -70,6 +70,54 @@ export interface LamConfig {
   decoderMotion: boolean;
   /** Extra weight of pixels that changed: w = 1 + changeWeight·|x_t+1 − x_t| (mean over channels). */
   changeWeight: number;
+  /**
+   * The LAM works on frames averaged over pool×pool pixel blocks (1: full size); `patch` counts
+   * pooled pixels. Actions are whole-frame motions, and a small decoder cannot rebuild a
+   * first-person view shifted by a turn at full size: measured on maze3d at 64×64, its
+   * predictions under every code were the same blur of x_t and the codes carried nothing.
+   */
+  pool: number;
+  /**
+   * How the action enters the decoder's blocks: "add" (x + a before each block) or "film"
+   * (x·(1 + γ(a)) + β(a): the action scales features, so each code can select its own map of
+   * x_t). Measured with the true action given to a 1-token decoder on maze3d (8×8 pooled,
+   * 600 steps): additive conditioning left turns at the copy-x_t error (0.0053 vs 0.0056),
+   * FiLM brought them to 0.0043–0.0049.
+   */
+  decoderAction: "add" | "film";
+  /**
+   * What the code is computed from, per token: "frames" (the encoder features of x_t and x_t+1
+   * and the raw patch change) or "change" (only their differences: h_t+1 − h_t and the raw patch
+   * change). The EMA codebook is an online k-means of the latents; with whole frames in them its
+   * clusters followed the scene (maze3d: wall colours) instead of what changed.
+   */
+  codeFrom: "frames" | "change";
+  /**
+   * Radius r of the decoder's global warp (0: none). With r > 0 each code also picks a
+   * (2r+1)² kernel (softmax) that moves all of x_t at once, x̂ = Σ_j K_j(a)·shift_j(x_t) + Δ,
+   * as in Finn et al.'s CDNA video predictor: a camera turn moves every pixel, which a small
+   * transformer decoder did not learn to do even when told the true action (maze3d: turns
+   * stayed at the copy-x_t error), so the codes carried nothing.
+   */
+  decoderWarp: number;
+  /**
+   * Radius r of the encoder's cost volume (0: none): for every offset (dy, dx) ∈ [−r, r]² the
+   * squared error between x_t+1 and x_t shifted by it, per token, normalised and turned into a
+   * distribution over offsets (softmin) — where each token's content moved, whatever it shows
+   * (the correlation layer of FlowNet). Without it the codes told turns from walking on maze3d
+   * but not left from right: the encoder compares a token only with the same token a frame
+   * earlier, and a turn moves content by about a token.
+   */
+  costVolume: number;
+  /**
+   * Weight of a second thing the quantized action must explain (0: none; needs costVolume): every
+   * token's offset distribution, predicted from the code alone (cross-entropy) — where the frame's
+   * content moved (a turn shifts it all, walking spreads it out from the centre). On maze3d the
+   * codes split turning from walking but not left from right (latents of the two 0.12 apart
+   * against a spread of 0.18–0.2): a decoder that has not yet learnt the direction gives the
+   * encoder no reason to keep it, and without it in the code the decoder never learns it.
+   */
+  flowWeight: number;
 }
 
 export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
@@ -89,6 +137,12 @@ export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
   deadCodeSteps: 50,
   changeWeight: 4,
   decoderMotion: true,
+  pool: 1,
+  decoderAction: "add",
+  codeFrom: "frames",
+  decoderWarp: 0,
+  costVolume: 0,
+  flowWeight: 0,
 });
 
 export interface LamParams {
@@ -96,12 +150,20 @@ export interface LamParams {
   encPos: LearnedPositionParams;
   encoder: STStackParams;
   changeIn: LinearParams;
+  /** Per-token offset distribution of the cost volume → D; only with costVolume r > 0. */
+  flowIn?: LinearParams;
+  /** Quantized action → logits of every token's offset distribution (N·J); only with flowWeight > 0. */
+  flowOut?: LinearParams;
   pairIn: LinearParams;
   toCode: LinearParams;
   fromCode: LinearParams;
   decPatchIn: LinearParams;
   /** Patch of the last motion x_t − x_t−1 → D; only with `decoderMotion`. */
   decMotionIn?: LinearParams;
+  /** Code → per-feature scale γ; only with decoderAction "film" (fromCode gives β). */
+  filmScale?: LinearParams;
+  /** Code → logits of the (2r+1)² global warp kernel; only with decoderWarp r > 0. */
+  warpIn?: LinearParams;
   decPos: LearnedPositionParams;
   decoder: STStackParams;
   patchOut: LinearParams;
@@ -126,26 +188,70 @@ export function lamVqConfig(cfg: LamConfig): VQConfig {
   };
 }
 
+/** The patch grid of the pooled frames the LAM works on. */
 function grid(cfg: LamConfig) {
-  return { height: cfg.height, width: cfg.width, channels: cfg.channels, patch: cfg.patch };
+  const s = cfg.pool ?? 1;
+  return { height: cfg.height / s, width: cfg.width / s, channels: cfg.channels, patch: cfg.patch };
+}
+
+/** Frames x_B…HWC (any leading axes) averaged over pool×pool pixel blocks; unchanged for pool 1. Consumes x. */
+export function poolFrames(x: np.Array, pool: number): np.Array {
+  if (pool === 1) return x;
+  const lead = x.shape.slice(0, -3);
+  const [H, W, C] = x.shape.slice(-3);
+  return x
+    .reshape([...lead, H / pool, pool, W / pool, pool, C]) // (…,H,W,C) -> (…,H/s,s,W/s,s,C)
+    .mean([lead.length + 1, lead.length + 3]); // -> (…,H/s,W/s,C)
+}
+
+/** x_B…hwC at pooled size back to full size, each value repeated over its pool×pool block. Consumes x. */
+function unpoolFrames(x: np.Array, pool: number): np.Array {
+  if (pool === 1) return x;
+  const lead = x.shape.slice(0, -3);
+  const [h, w, C] = x.shape.slice(-3);
+  return np
+    .broadcastTo(x.reshape([...lead, h, 1, w, 1, C]), [...lead, h, pool, w, pool, C]) // (…,h,w,C) -> (…,h,s,w,s,C)
+    .reshape([...lead, h * pool, w * pool, C]);
 }
 
 export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: LamState } {
   if (cfg.channels !== 3 && cfg.channels !== 4) throw new Error(`lam.ts: config "channels" must be 3 or 4, got ${cfg.channels}`);
   if (!(cfg.decoderLayers >= 1)) throw new Error(`lam.ts: config "decoderLayers" must be ≥ 1 (the action enters through the blocks), got ${cfg.decoderLayers}`);
+  if (cfg.codeFrom !== undefined && cfg.codeFrom !== "frames" && cfg.codeFrom !== "change") {
+    throw new Error(`lam.ts: config "codeFrom" must be "frames" or "change", got ${JSON.stringify(cfg.codeFrom)}`);
+  }
+  if (cfg.decoderAction !== undefined && cfg.decoderAction !== "add" && cfg.decoderAction !== "film") {
+    throw new Error(`lam.ts: config "decoderAction" must be "add" or "film", got ${JSON.stringify(cfg.decoderAction)}`);
+  }
+  const pool = cfg.pool ?? 1;
+  if (!Number.isInteger(pool) || pool < 1 || cfg.height % (pool * cfg.patch) !== 0 || cfg.width % (pool * cfg.patch) !== 0) {
+    throw new Error(`lam.ts: config "pool" ${cfg.pool} times "patch" ${cfg.patch} must divide the frame size ${cfg.height}×${cfg.width}`);
+  }
   const { N, Q } = gridOf(grid(cfg));
-  const [k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13] = splitKey(key, 13);
+  const [k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13all] = splitKey(key, 13);
+  const [k13, k14, k15, k16, k17] = splitKey(k13all, 5);
+  const cv = cfg.costVolume ?? 0;
+  if (!Number.isInteger(cv) || cv < 0) throw new Error(`lam.ts: config "costVolume" must be a non-negative integer, got ${cfg.costVolume}`);
+  const pairParts = (cfg.codeFrom === "change" ? 2 : 3) + (cv > 0 ? 1 : 0);
+  if ((cfg.flowWeight ?? 0) > 0 && cv === 0) throw new Error(`lam.ts: config "flowWeight" ${cfg.flowWeight} needs "costVolume" > 0`);
+  const r = cfg.decoderWarp ?? 0;
+  if (!Number.isInteger(r) || r < 0) throw new Error(`lam.ts: config "decoderWarp" must be a non-negative integer, got ${cfg.decoderWarp}`);
   const stack = { dim: cfg.dim, heads: cfg.heads, mlpHidden: cfg.dim * cfg.mlpRatio, causalTime: true };
   const params: LamParams = {
     patchIn: initLinear(k1, { inDim: Q, outDim: cfg.dim }),
     encPos: initLearnedPositions(k2, { count: N, dim: cfg.dim }),
     encoder: initSTStack(k3, { ...stack, layers: cfg.encoderLayers }),
     changeIn: initLinear(k12, { inDim: Q, outDim: cfg.dim }),
-    pairIn: initLinear(k4, { inDim: 3 * cfg.dim, outDim: cfg.dim }),
+    ...(cv > 0 ? { flowIn: initLinear(k16, { inDim: (2 * cv + 1) ** 2, outDim: cfg.dim }) } : (k16.dispose(), {})),
+    ...((cfg.flowWeight ?? 0) > 0 ? { flowOut: initLinear(k17, { inDim: cfg.codeDim, outDim: N * (2 * cv + 1) ** 2 }) } : (k17.dispose(), {})),
+    pairIn: initLinear(k4, { inDim: pairParts * cfg.dim, outDim: cfg.dim }),
     toCode: initLinear(k5, { inDim: 2 * cfg.dim, outDim: cfg.codeDim }),
     fromCode: initLinear(k6, { inDim: cfg.codeDim, outDim: cfg.dim }),
     decPatchIn: initLinear(k7, { inDim: Q, outDim: cfg.dim }),
-    ...(cfg.decoderMotion ? { decMotionIn: initLinear(k13, { inDim: Q, outDim: cfg.dim }) } : {}),
+    ...(cfg.decoderMotion ? { decMotionIn: initLinear(k13, { inDim: Q, outDim: cfg.dim }) } : (k13.dispose(), {})),
+    // γ starts small: the untrained FiLM is close to the additive form.
+    ...(cfg.decoderAction === "film" ? { filmScale: initLinear(k14, { inDim: cfg.codeDim, outDim: cfg.dim, initScale: 0.1 }) } : (k14.dispose(), {})),
+    ...(r > 0 ? { warpIn: initLinear(k15, { inDim: cfg.codeDim, outDim: (2 * r + 1) ** 2, initScale: 0.1 }) } : (k15.dispose(), {})),
     decPos: initLearnedPositions(k8, { count: N, dim: cfg.dim }),
     decoder: initSTStack(k9, { ...stack, layers: cfg.decoderLayers }),
     // Δ starts near 0: the untrained decoder copies x_t, the cheapest wrong answer.
@@ -156,13 +262,13 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
   return { params, state: { codebook_KD: codebook_KD.ref, ema: initVQEma(codebook_KD, vq), age_K: initCodeAge(vq) } };
 }
 
-type EncoderParams = Pick<LamParams, "patchIn" | "encPos" | "encoder" | "changeIn" | "pairIn" | "toCode">;
-type DecoderParams = Pick<LamParams, "fromCode" | "decPatchIn" | "decMotionIn" | "decPos" | "decoder" | "patchOut">;
+type EncoderParams = Pick<LamParams, "patchIn" | "encPos" | "encoder" | "changeIn" | "flowIn" | "pairIn" | "toCode">;
+type DecoderParams = Pick<LamParams, "fromCode" | "decPatchIn" | "decMotionIn" | "filmScale" | "warpIn" | "decPos" | "decoder" | "patchOut">;
 
-function halves(p: LamParams): { enc: EncoderParams; dec: DecoderParams } {
-  const { patchIn, encPos, encoder, changeIn, pairIn, toCode, fromCode, decPatchIn, decMotionIn, decPos, decoder, patchOut } = p;
-  const dec: DecoderParams = { fromCode, decPatchIn, decPos, decoder, patchOut, ...(decMotionIn ? { decMotionIn } : {}) };
-  return { enc: { patchIn, encPos, encoder, changeIn, pairIn, toCode }, dec };
+function halves(p: LamParams): { enc: EncoderParams; dec: DecoderParams; flowOut?: LinearParams } {
+  const { flowOut, patchIn, encPos, encoder, changeIn, flowIn, pairIn, toCode, fromCode, decPatchIn, decMotionIn, filmScale, warpIn, decPos, decoder, patchOut } = p;
+  const dec: DecoderParams = { fromCode, decPatchIn, decPos, decoder, patchOut, ...(decMotionIn ? { decMotionIn } : {}), ...(filmScale ? { filmScale } : {}), ...(warpIn ? { warpIn } : {}) };
+  return { enc: { patchIn, encPos, encoder, changeIn, pairIn, toCode, ...(flowIn ? { flowIn } : {}) }, dec, ...(flowOut ? { flowOut } : {}) };
 }
 
 function checkFrames(x_BTHWC: np.Array, cfg: LamConfig, minT: number, where: string): void {
@@ -183,12 +289,21 @@ function checkFrames(x_BTHWC: np.Array, cfg: LamConfig, minT: number, where: str
 export function encodeActions(p: EncoderParams, x_BTHWC: np.Array, cfg: LamConfig): np.Array {
   checkFrames(x_BTHWC, cfg, 2, "encodeActions");
   const T = x_BTHWC.shape[1];
-  const patches_BTNQ = patchify(x_BTHWC.mul(2).sub(1), grid(cfg)); // [0,1] -> [-1,1]
+  const pooled = poolFrames(x_BTHWC, cfg.pool ?? 1);
+  const cv = cfg.costVolume ?? 0;
+  const flow_BUNJ = cv > 0 ? offsetDistribution(pooled.ref, cv, cfg.patch) : null;
+  const patches_BTNQ = patchify(pooled.mul(2).sub(1), grid(cfg)); // [0,1] -> [-1,1]
   const change_BUNQ = patches_BTNQ.ref.slice([], [1, T]).sub(patches_BTNQ.ref.slice([], [0, T - 1]));
   const h_BTND = stStack(p.encoder, addPositions(linear(p.patchIn, patches_BTNQ), p.encPos.table, 2), { causalTime: true });
   const before_BUND = h_BTND.ref.slice([], [0, T - 1]);
   const after_BUND = h_BTND.slice([], [1, T]);
-  const pair = np.concatenate([before_BUND, after_BUND, linear(p.changeIn, change_BUNQ)], -1);
+  const change_BUND = linear(p.changeIn, change_BUNQ);
+  const parts = cfg.codeFrom === "change" ? [after_BUND.sub(before_BUND), change_BUND] : [before_BUND, after_BUND, change_BUND];
+  if (flow_BUNJ) {
+    if (!p.flowIn) throw new Error("lam.ts encodeActions: config costVolume is set but params have no flowIn");
+    parts.push(linear(p.flowIn, flow_BUNJ));
+  }
+  const pair = np.concatenate(parts, -1);
   const pair_BUND = jnn.gelu(linear(p.pairIn, pair));
   const pooled_BU2D = np.concatenate([pair_BUND.ref.mean(2), pair_BUND.max(2)], -1); // (B,U,N,D) -> (B,U,2D)
   const z_BUd = linear(p.toCode, pooled_BU2D);
@@ -196,7 +311,7 @@ export function encodeActions(p: EncoderParams, x_BTHWC: np.Array, cfg: LamConfi
 }
 
 /**
- * x̂_t+1 from x_t (frames_BUHWC, each on its own: the decoder sees no earlier frame), the last
+ * x̂_t+1 from x_t (frames_BUHWC at the pooled size `pool`, each on its own: the decoder sees no earlier frame), the last
  * motion x_t − x_t−1 (motion_BUHWC; zeros where unknown; used only with `decoderMotion`) and the
  * quantized action zq_BUd. Unclipped. Consumes p, frames, motion and zq.
  */
@@ -212,17 +327,86 @@ export function decodeNext(p: DecoderParams, frames_BUHWC: np.Array, motion_BUHW
   } else {
     motion_BUHWC.dispose();
   }
+  const r = cfg.decoderWarp ?? 0;
+  if (r > 0 && !p.warpIn) throw new Error("lam.ts decodeNext: config decoderWarp is set but params have no warpIn");
+  const base = r > 0 ? globalWarp(frames_BUHWC.ref.reshape([B * U, H, W, C]), linear(p.warpIn!, zq_BUd.ref).reshape([B * U, (2 * r + 1) ** 2]), r).reshape([B, U, H, W, C]) : null;
+  const film = (cfg.decoderAction ?? "add") === "film";
+  if (film && !p.filmScale) throw new Error('lam.ts decodeNext: config decoderAction is "film" but params have no filmScale');
+  const scale_BU11D = film ? linear(p.filmScale!, zq_BUd.ref).reshape([B * U, 1, 1, cfg.dim]).add(1) : null; // (B,U,D) -> (B·U,1,1,D)
   const action_BU11D = linear(p.fromCode, zq_BUd).reshape([B * U, 1, 1, cfg.dim]); // (B,U,D) -> (B·U,1,1,D)
   // The action enters before every block, not only the first: a decoder that can ignore it will
   // (measured: with the action at the input only, predictions under all codes were alike).
   let x = h;
   const blocks = p.decoder.blocks;
   blocks.forEach((b, i) => {
-    x = stBlock(b, x.add(i < blocks.length - 1 ? action_BU11D.ref : action_BU11D), { causalTime: true });
+    const last = i === blocks.length - 1;
+    if (scale_BU11D) x = x.mul(last ? scale_BU11D : scale_BU11D.ref);
+    x = stBlock(b, x.add(last ? action_BU11D : action_BU11D.ref), { causalTime: true });
   });
   const out = linear(p.patchOut, p.decoder.final ? norm(p.decoder.final, x) : x);
   const delta = unpatchify(out, g).reshape([B, U, H, W, C]); // (B·U,1,H,W,C) -> (B,U,H,W,C)
-  return frames_BUHWC.add(delta);
+  if (base) frames_BUHWC.dispose();
+  return (base ?? frames_BUHWC).add(delta);
+}
+
+/**
+ * The cost volume's per-token offset distribution for each transition of x_BTHWC (pooled
+ * frames): softmin over offsets (dy, dx) ∈ [−r, r]² (row-major, as globalWarp) of the mean
+ * squared error between x_t+1 and x_t shifted by the offset, over each P×P token, each token's
+ * errors divided by their mean (so it does not depend on the content's contrast). A constant of
+ * the data (no gradient). Returns (B, T − 1, N, (2r+1)²); consumes x.
+ */
+export function offsetDistribution(x_BTHWC: np.Array, r: number, P: number): np.Array {
+  const [B, T, H, W, C] = x_BTHWC.shape;
+  const U = T - 1;
+  const x = lax.stopGradient(x_BTHWC);
+  const prev = x.ref.slice([], [0, U]).reshape([B * U, H, W, C]);
+  const next = x.slice([], [1, T]).reshape([B * U, H, W, C]);
+  const padded = np.pad(prev, [[0, 0], [r, r], [r, r], [0, 0]]);
+  const costs: np.Array[] = [];
+  for (let j = 0; j < (2 * r + 1) ** 2; j++) {
+    const dy = Math.floor(j / (2 * r + 1)) - r;
+    const dx = (j % (2 * r + 1)) - r;
+    const sh = padded.ref.slice([], [r - dy, r - dy + H], [r - dx, r - dx + W]);
+    costs.push(np.square(next.ref.sub(sh)).mean(-1).reshape([B * U, H / P, P, W / P, P]).mean([2, 4])); // (F,H,W) -> (F,rows,cols)
+  }
+  padded.dispose();
+  next.dispose();
+  const J = costs.length;
+  const cost_FNJ = np.stack(costs, -1).reshape([B * U, (H / P) * (W / P), J]);
+  const rel = cost_FNJ.ref.div(cost_FNJ.mean(-1, { keepdims: true }).add(1e-4));
+  return jnn.softmax(rel.mul(-4), -1).reshape([B, U, (H / P) * (W / P), J]);
+}
+
+/** Centre logit bonus of the warp kernel: the untrained warp is ≈ the identity (weight 0.97 at r = 4). */
+const WARP_CENTRE = 8;
+
+/**
+ * Σ_j softmax(logits)_j · x shifted by offset j, over the (2r+1)² offsets (dy, dx) ∈ [−r, r]²
+ * (row-major), zeros shifted in at the borders: one kernel per frame applied to the whole
+ * frame (a global motion). x_FHWC, logits_FJ; consumes both.
+ */
+export function globalWarp(x_FHWC: np.Array, logits_FJ: np.Array, r: number): np.Array {
+  const [F, H, W, C] = x_FHWC.shape;
+  const J = (2 * r + 1) ** 2;
+  if (logits_FJ.shape[0] !== F || logits_FJ.shape[1] !== J) throw new Error(`globalWarp: logits [${logits_FJ.shape}] must be (${F}, ${J})`);
+  const centre = new Float32Array(J);
+  centre[(J - 1) / 2] = WARP_CENTRE;
+  const k_FJ = jnn.softmax(logits_FJ.add(np.array(centre, { shape: [1, J] })), -1);
+  const padded = np.pad(x_FHWC, [[0, 0], [r, r], [r, r], [0, 0]]);
+  let out: np.Array | null = null;
+  for (let j = 0; j < J; j++) {
+    const dy = Math.floor(j / (2 * r + 1)) - r;
+    const dx = (j % (2 * r + 1)) - r;
+    // shift by (dy, dx): out[y, x] = x[y − dy, x − dx]
+    const sh = padded.ref.slice([], [r - dy, r - dy + H], [r - dx, r - dx + W]);
+    const w = k_FJ.ref.slice([], [j, j + 1]).reshape([F, 1, 1, 1]);
+    const term = sh.mul(w);
+    out = out ? out.add(term) : term;
+  }
+  padded.dispose();
+  k_FJ.dispose();
+  return out!;
 }
 
 export interface LamLossAux {
@@ -237,19 +421,29 @@ export interface LamLossAux {
  * and x. The aux carries z and the indices for the EMA codebook update.
  */
 export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, cfg: LamConfig): { loss: np.Array; aux: LamLossAux } {
-  const { enc, dec } = halves(p);
+  const { enc, dec, flowOut } = halves(p);
   const T = x_BTHWC.shape[1];
   const z = encodeActions(enc, x_BTHWC.ref, cfg);
   const q = quantize({ codebook_KD }, z.ref, lamVqConfig(cfg));
   q.codebookLoss.dispose();
-  const prev = x_BTHWC.ref.slice([], [0, T - 1]);
-  const next = x_BTHWC.slice([], [1, T]);
+  const pooled = poolFrames(x_BTHWC, cfg.pool ?? 1);
+  let flowLoss: np.Array | null = null;
+  if ((cfg.flowWeight ?? 0) > 0) {
+    if (!flowOut) throw new Error("lam.ts lamLoss: config flowWeight is set but params have no flowOut");
+    const target_BUNJ = offsetDistribution(pooled.ref, cfg.costVolume, cfg.patch);
+    const [Bt, Ut, Nt, Jt] = target_BUNJ.shape;
+    const logp = jnn.logSoftmax(linear(flowOut, q.zq.ref).reshape([Bt, Ut, Nt, Jt]), -1); // (B,U,N·J) -> (B,U,N,J)
+    flowLoss = target_BUNJ.mul(logp).sum(-1).mean().mul(-cfg.flowWeight);
+  }
+  else if (flowOut) tree.dispose(flowOut);
+  const prev = pooled.ref.slice([], [0, T - 1]);
+  const next = pooled.slice([], [1, T]);
   const weight = np.abs(next.ref.sub(prev.ref)).mean(-1, { keepdims: true }).mul(cfg.changeWeight).add(1);
   const xhat = decodeNext(dec, prev.ref, lastMotion(prev), q.zq, cfg);
   const sq = np.square(xhat.sub(next));
   const mse = sq.ref.mean();
   const weighted = sq.mul(weight).mean();
-  const loss = weighted.add(q.commitLoss.ref);
+  const loss = flowLoss ? weighted.add(q.commitLoss.ref).add(flowLoss) : weighted.add(q.commitLoss.ref);
   return { loss, aux: { mse, commit: q.commitLoss, z_BUd: z, indices_BU: q.indices } };
 }
 
@@ -267,8 +461,9 @@ export function lastMotion(x_BUHWC: np.Array): np.Array {
 
 /** The code of every transition: indices_BU (int32). Consumes params (pass refs), codebook and x. */
 export function inferActions(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, cfg: LamConfig): np.Array {
-  const { enc, dec } = halves(p);
+  const { enc, dec, flowOut } = halves(p);
   tree.dispose(dec);
+  if (flowOut) tree.dispose(flowOut);
   const q = quantize({ codebook_KD }, encodeActions(enc, x_BTHWC, cfg), lamVqConfig(cfg));
   q.zq.dispose();
   q.commitLoss.dispose();
@@ -279,17 +474,21 @@ export function inferActions(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Ar
 /**
  * The next frame under every code: for frames x_BHWC returns x̂_ABHWC (A = cfg.codes), clipped
  * to [0, 1]. Row a is what code a does to each frame. `prev_BHWC` (optional) is the frame before
- * each, for the decoder's motion input; without it the frames are taken as still. Consumes
+ * each, for the decoder's motion input; without it the frames are taken as still. With `pool` > 1
+ * the prediction is made at the pooled size and each pooled pixel fills its block. Consumes
  * params, codebook, x and prev.
  */
 export function predictEveryAction(p: LamParams, codebook_KD: np.Array, x_BHWC: np.Array, cfg: LamConfig, prev_BHWC?: np.Array): np.Array {
-  const { enc, dec } = halves(p);
+  const { enc, dec, flowOut } = halves(p);
   tree.dispose(enc);
+  if (flowOut) tree.dispose(flowOut);
   const A = cfg.codes;
-  const [B, H, W, C] = x_BHWC.shape;
-  const motion_BHWC = prev_BHWC ? x_BHWC.ref.sub(prev_BHWC) : np.zeros([B, H, W, C]);
-  const frames = np.broadcastTo(x_BHWC.reshape([1, B, H, W, C]), [A, B, H, W, C]); // (B,H,W,C) -> (A,B,H,W,C)
+  const pool = cfg.pool ?? 1;
+  const x = poolFrames(x_BHWC, pool);
+  const [B, H, W, C] = x.shape;
+  const motion_BHWC = prev_BHWC ? x.ref.sub(poolFrames(prev_BHWC, pool)) : np.zeros([B, H, W, C]);
+  const frames = np.broadcastTo(x.reshape([1, B, H, W, C]), [A, B, H, W, C]); // (B,H,W,C) -> (A,B,H,W,C)
   const zq = np.broadcastTo(codebook_KD.reshape([A, 1, cfg.codeDim]), [A, B, cfg.codeDim]); // (A,d) -> (A,B,d)
   const motion = np.broadcastTo(motion_BHWC.reshape([1, B, H, W, C]), [A, B, H, W, C]); // (B,H,W,C) -> (A,B,H,W,C)
-  return np.clip(decodeNext(dec, frames, motion, zq, cfg), 0, 1);
+  return unpoolFrames(np.clip(decodeNext(dec, frames, motion, zq, cfg), 0, 1), pool);
 }
