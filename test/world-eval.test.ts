@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -220,9 +220,15 @@ describe("eval world", () => {
     expect(stages).toContain("int8");
   }, 60_000);
 
-  it("maze3d: revisit and wall penetration of the model, with moves from actions.json", async () => {
-    const w = { ...world, actionMap: { forward: 1, "turn-left": 3 } };
-    const r = await evalWorld(w, openDataset(join(dir, "maze16")), { lam, quick: true, timing: false, backend: "jax" });
+  it("maze3d: revisit and wall penetration of the model, with moves from the LAM's actions.json (the world has none)", async () => {
+    // A dynamics run folder has no actions.json; `eval lam` writes one beside the LAM's checkpoints.
+    const lamDir = join(dir, "lam-run");
+    mkdirSync(lamDir, { recursive: true });
+    const labels: Record<number, [string, string | null]> = { 1: ["forward", "ArrowUp"], 3: ["turn-left", "ArrowLeft"] };
+    const actions = Array.from({ length: lam.config.codes }, (_, code) => ({ code, label: labels[code]?.[0] ?? "noop", key: labels[code]?.[1] ?? null, share: 0, distinct: true }));
+    writeFileSync(join(lamDir, "actions.json"), JSON.stringify({ format: "worldkit-actions", version: 1, codes: lam.config.codes, method: "true-actions", source: { model: "m", data: "d" }, actions }));
+    const w = { ...world, actionMap: null };
+    const r = await evalWorld(w, openDataset(join(dir, "maze16")), { lam: { ...lam, source: join(lamDir, "ckpt-000001.safetensors") }, quick: true, timing: false, backend: "jax" });
     expect(r.int8_psnr_drop).toBeNull();
     expect(r.notes.some((n) => n.startsWith("int8"))).toBe(true);
     expect(r.maze_moves).toEqual({ forward: 1, turnLeft: 3, source: "actions.json" });

@@ -21,6 +21,7 @@
  * int8_psnr_drop is the horizon-mean PSNR of the fp32 rollouts minus that of the int8 ones, and
  * int8_step_ms_median the int8 session's median step (with timing on).
  */
+import { dirname } from "node:path";
 import { jit, np, tree } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
 import { hostRng } from "../core/keys.js";
@@ -31,6 +32,7 @@ import { writeClip } from "../data/loader.js";
 import type { Dataset } from "../data/loader.js";
 import type { DecodedEpisode } from "../data/shard-reader.js";
 import { inferActions } from "../models/lam.js";
+import { readActionMap } from "../world/dynamics-io.js";
 import type { LoadedWorld } from "../world/dynamics-io.js";
 import type { LoadedLam } from "../world/lam-io.js";
 import { WorldSession } from "../world/session.js";
@@ -319,8 +321,10 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
     let wall: WallResult | null = null;
     let moves: MazeMoves | null = null;
     if (env === "maze3d") {
-      moves = mazeMoves({ actionMap: world.actionMap, trueActions: !lam, actionNames: names, confusion: codes.confusion });
-      if (!moves) notes.push("maze: no forward/turn-left codes (actions.json lacks them and the data has no true actions): revisit and wall tests skipped");
+      // A dynamics run folder has no actions.json; the LAM's own (written by `eval lam` beside its checkpoints) names the same codes.
+      const actionMap = world.actionMap ?? (lam ? readActionMap(dirname(lam.source)) : null);
+      moves = mazeMoves({ actionMap, trueActions: !lam, actionNames: names, confusion: codes.confusion });
+      if (!moves) notes.push("maze: no forward/turn-left codes (neither the world's nor the LAM's actions.json has them, and the LAM's codes on the held-out starts do not name them): revisit and wall tests skipped");
       else {
         progress("maze revisit");
         const loopStarts = await moments((st, e) => loopLeg(e.seed, st) !== null, nStarts);
