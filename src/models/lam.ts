@@ -288,11 +288,15 @@ function checkFrames(x_BTHWC: np.Array, cfg: LamConfig, minT: number, where: str
  */
 export function encodeActions(p: EncoderParams, x_BTHWC: np.Array, cfg: LamConfig): np.Array {
   checkFrames(x_BTHWC, cfg, 2, "encodeActions");
-  const T = x_BTHWC.shape[1];
   const pooled = poolFrames(x_BTHWC, cfg.pool ?? 1);
   const cv = cfg.costVolume ?? 0;
-  const flow_BUNJ = cv > 0 ? offsetDistribution(pooled.ref, cv, cfg.patch) : null;
-  const patches_BTNQ = patchify(pooled.mul(2).sub(1), grid(cfg)); // [0,1] -> [-1,1]
+  return encodePooled(p, pooled.ref, cv > 0 ? offsetDistribution(pooled, cv, cfg.patch) : (pooled.dispose(), null), cfg);
+}
+
+/** encodeActions on frames already pooled, with their cost-volume distribution (or null without one). Consumes p, pooled and flow. */
+function encodePooled(p: EncoderParams, pooled_BTHWC: np.Array, flow_BUNJ: np.Array | null, cfg: LamConfig): np.Array {
+  const T = pooled_BTHWC.shape[1];
+  const patches_BTNQ = patchify(pooled_BTHWC.mul(2).sub(1), grid(cfg)); // [0,1] -> [-1,1]
   const change_BUNQ = patches_BTNQ.ref.slice([], [1, T]).sub(patches_BTNQ.ref.slice([], [0, T - 1]));
   const h_BTND = stStack(p.encoder, addPositions(linear(p.patchIn, patches_BTNQ), p.encPos.table, 2), { causalTime: true });
   const before_BUND = h_BTND.ref.slice([], [0, T - 1]);
@@ -350,6 +354,23 @@ export function decodeNext(p: DecoderParams, frames_BUHWC: np.Array, motion_BUHW
 }
 
 /**
+ * x_FHWC shifted by every offset (dy, dx) ∈ [−r, r]², row-major (index (dy + r)·(2r+1) + dx + r),
+ * zeros shifted in at the borders: out_j[y, x] = x[y − dy, x − dx]. Consumes x.
+ */
+function shiftedCopies(x_FHWC: np.Array, r: number): np.Array[] {
+  const [, H, W] = x_FHWC.shape;
+  const padded = np.pad(x_FHWC, [[0, 0], [r, r], [r, r], [0, 0]]);
+  const out: np.Array[] = [];
+  for (let j = 0; j < (2 * r + 1) ** 2; j++) {
+    const dy = Math.floor(j / (2 * r + 1)) - r;
+    const dx = (j % (2 * r + 1)) - r;
+    out.push(padded.ref.slice([], [r - dy, r - dy + H], [r - dx, r - dx + W]));
+  }
+  padded.dispose();
+  return out;
+}
+
+/**
  * The cost volume's per-token offset distribution for each transition of x_BTHWC (pooled
  * frames): softmin over offsets (dy, dx) ∈ [−r, r]² (row-major, as globalWarp) of the mean
  * squared error between x_t+1 and x_t shifted by the offset, over each P×P token, each token's
@@ -362,15 +383,7 @@ export function offsetDistribution(x_BTHWC: np.Array, r: number, P: number): np.
   const x = lax.stopGradient(x_BTHWC);
   const prev = x.ref.slice([], [0, U]).reshape([B * U, H, W, C]);
   const next = x.slice([], [1, T]).reshape([B * U, H, W, C]);
-  const padded = np.pad(prev, [[0, 0], [r, r], [r, r], [0, 0]]);
-  const costs: np.Array[] = [];
-  for (let j = 0; j < (2 * r + 1) ** 2; j++) {
-    const dy = Math.floor(j / (2 * r + 1)) - r;
-    const dx = (j % (2 * r + 1)) - r;
-    const sh = padded.ref.slice([], [r - dy, r - dy + H], [r - dx, r - dx + W]);
-    costs.push(np.square(next.ref.sub(sh)).mean(-1).reshape([B * U, H / P, P, W / P, P]).mean([2, 4])); // (F,H,W) -> (F,rows,cols)
-  }
-  padded.dispose();
+  const costs = shiftedCopies(prev, r).map((sh) => np.square(next.ref.sub(sh)).mean(-1).reshape([B * U, H / P, P, W / P, P]).mean([2, 4])); // (F,H,W) -> (F,rows,cols)
   next.dispose();
   const J = costs.length;
   const cost_FNJ = np.stack(costs, -1).reshape([B * U, (H / P) * (W / P), J]);
@@ -387,24 +400,17 @@ const WARP_CENTRE = 8;
  * frame (a global motion). x_FHWC, logits_FJ; consumes both.
  */
 export function globalWarp(x_FHWC: np.Array, logits_FJ: np.Array, r: number): np.Array {
-  const [F, H, W, C] = x_FHWC.shape;
+  const F = x_FHWC.shape[0];
   const J = (2 * r + 1) ** 2;
   if (logits_FJ.shape[0] !== F || logits_FJ.shape[1] !== J) throw new Error(`globalWarp: logits [${logits_FJ.shape}] must be (${F}, ${J})`);
   const centre = new Float32Array(J);
   centre[(J - 1) / 2] = WARP_CENTRE;
   const k_FJ = jnn.softmax(logits_FJ.add(np.array(centre, { shape: [1, J] })), -1);
-  const padded = np.pad(x_FHWC, [[0, 0], [r, r], [r, r], [0, 0]]);
   let out: np.Array | null = null;
-  for (let j = 0; j < J; j++) {
-    const dy = Math.floor(j / (2 * r + 1)) - r;
-    const dx = (j % (2 * r + 1)) - r;
-    // shift by (dy, dx): out[y, x] = x[y − dy, x − dx]
-    const sh = padded.ref.slice([], [r - dy, r - dy + H], [r - dx, r - dx + W]);
-    const w = k_FJ.ref.slice([], [j, j + 1]).reshape([F, 1, 1, 1]);
-    const term = sh.mul(w);
+  shiftedCopies(x_FHWC, r).forEach((sh, j) => {
+    const term = sh.mul(k_FJ.ref.slice([], [j, j + 1]).reshape([F, 1, 1, 1]));
     out = out ? out.add(term) : term;
-  }
-  padded.dispose();
+  });
   k_FJ.dispose();
   return out!;
 }
@@ -422,20 +428,27 @@ export interface LamLossAux {
  */
 export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, cfg: LamConfig): { loss: np.Array; aux: LamLossAux } {
   const { enc, dec, flowOut } = halves(p);
+  checkFrames(x_BTHWC, cfg, 2, "lamLoss");
   const T = x_BTHWC.shape[1];
-  const z = encodeActions(enc, x_BTHWC.ref, cfg);
+  const pooled = poolFrames(x_BTHWC, cfg.pool ?? 1);
+  const cv = cfg.costVolume ?? 0;
+  // One cost volume: the encoder's input and, with flowWeight, the flow term's target.
+  const flow_BUNJ = cv > 0 ? offsetDistribution(pooled.ref, cv, cfg.patch) : null;
+  const z = encodePooled(enc, pooled.ref, flow_BUNJ?.ref ?? null, cfg);
   const q = quantize({ codebook_KD }, z.ref, lamVqConfig(cfg));
   q.codebookLoss.dispose();
-  const pooled = poolFrames(x_BTHWC, cfg.pool ?? 1);
   let flowLoss: np.Array | null = null;
   if ((cfg.flowWeight ?? 0) > 0) {
     if (!flowOut) throw new Error("lam.ts lamLoss: config flowWeight is set but params have no flowOut");
-    const target_BUNJ = offsetDistribution(pooled.ref, cfg.costVolume, cfg.patch);
+    const target_BUNJ = flow_BUNJ!;
     const [Bt, Ut, Nt, Jt] = target_BUNJ.shape;
     const logp = jnn.logSoftmax(linear(flowOut, q.zq.ref).reshape([Bt, Ut, Nt, Jt]), -1); // (B,U,N·J) -> (B,U,N,J)
     flowLoss = target_BUNJ.mul(logp).sum(-1).mean().mul(-cfg.flowWeight);
   }
-  else if (flowOut) tree.dispose(flowOut);
+  else {
+    flow_BUNJ?.dispose();
+    if (flowOut) tree.dispose(flowOut);
+  }
   const prev = pooled.ref.slice([], [0, T - 1]);
   const next = pooled.slice([], [1, T]);
   const weight = np.abs(next.ref.sub(prev.ref)).mean(-1, { keepdims: true }).mul(cfg.changeWeight).add(1);
