@@ -12,6 +12,8 @@
  *   which becomes `Gelu` plus a short derivative (gelu.ts).
  * - Forward LayerNorm / RMSNorm become `LayerNormalization` / `SimplifiedLayerNormalization`
  *   (norms.ts), and an unmasked forward softmax one `Softmax` (softmax.ts); transposes are emitted in their smallest rank (graph.ts `canonicalTranspose`).
+ * - A fused projection of a constant weight that is split by columns (q, k, v) becomes one
+ *   MatMul per piece (projections.ts), so the fused output is not written and then copied apart.
  * - Uniform constants are folded (fold.ts): jax-js gradients carry many `x * 0` tangent terms.
  * - A `broadcast` stays un-expanded (a "deferred" broadcast) through element-wise ops,
  *   transposes, reshapes, reductions and dots, and is materialised with Expand only where a
@@ -27,6 +29,7 @@ import { foldEquation } from "./fold.js";
 import { LOWERINGS, namedJitLowering, type LowerContext } from "./ops.js";
 import { broadcastShapes, sameShape } from "./shapes.js";
 import { encodeModel } from "./proto.js";
+import { splitConstantProjections } from "./projections.js";
 import { quantizeMatMulWeights } from "./quantize.js";
 import { matchNorm, useCounts } from "./norms.js";
 import { emitGelu, emitGeluGrad, geluPevalForm, type GeluForm } from "./gelu.js";
@@ -324,6 +327,8 @@ export function exportJaxpr(closed: ClosedJaxpr, opts: ExportOptions = {}): Uint
     g.outputs.push(g.valueInfo(outputNames[i], dtype, shape));
   });
 
+  g.pruneDeadNodes(); // (a dead reader of a fused projection would keep it fused)
+  splitConstantProjections(g);
   if (opts.quantize === "int8") quantizeMatMulWeights(g);
   g.pruneDeadNodes();
   return encodeModel({

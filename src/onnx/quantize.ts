@@ -35,7 +35,7 @@ function transposeHost(data: Float32Array, shape: number[], perm: number[]): Flo
  * The constant a MatMul operand evaluates to, if it is an fp32 initializer seen through
  * Transpose/Reshape/Identity nodes; undefined otherwise.
  */
-function constantOperand(g: GraphBuilder, name: string): { data: Float32Array; shape: number[] } | undefined {
+export function constantOperand(g: GraphBuilder, name: string): { data: Float32Array; shape: number[] } | undefined {
   const producers = new Map<string, NodeProtoInit>();
   for (const n of g.nodes) for (const o of n.output) producers.set(o, n);
   const inits = new Map(g.initializers.map((t) => [t.name, t]));

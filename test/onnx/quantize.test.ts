@@ -74,8 +74,8 @@ describe("int8 ST stack", () => {
       int8: exportJaxpr(jaxpr, { inputNames, constants, quantize: "int8" }),
     };
     jaxpr.dispose();
-    // Six projections per block (spatial and temporal qkv and output, MLP up and down), 2 blocks.
-    expect(opTypes(models.int8).filter((o) => o === "DynamicQuantizeMatMul").length).toBe(12);
+    // Ten projections per block (spatial and temporal q, k, v and output, MLP up and down), 2 blocks.
+    expect(opTypes(models.int8).filter((o) => o === "DynamicQuantizeMatMul").length).toBe(20);
     const feeds = { x: await toHost(x) };
     const run = async (model: Uint8Array) => {
       const s = await OnnxSession.create(model, { threads: 1 });
@@ -88,5 +88,38 @@ describe("int8 ST stack", () => {
     const relErr = Math.sqrt(int8.reduce((s, v, i) => s + (v - fp32[i]) ** 2, 0) / fp32.reduce((s, v) => s + v * v, 0));
     expect(relErr).toBeLessThan(0.02);
     expect(relErr).toBeGreaterThan(1e-5);
+  });
+});
+
+describe("fused projections of constant weights", () => {
+  it("become one MatMul per piece (no Split), with the same outputs", async () => {
+    const params = initSTStack(makeKey(11), { dim: 32, heads: 2, mlpHidden: 64, layers: 1 });
+    const [leaves, def] = tree.flatten(params as unknown as JsTree<JArray>);
+    const x = random.normal(random.key(12), [1, 3, 8, 32]);
+    const f = (...args: JArray[]) => stStack(tree.unflatten(def, args.slice(0, -1)) as unknown as STStackParams, args[args.length - 1]);
+    const { jaxpr } = makeJaxpr(f)(...leaves, x);
+    const inputNames = [...leaves.map((_, i) => `p${i}`), "x"];
+    const constants: Record<string, HostTensor<Float32Array>> = {};
+    for (const [i, l] of leaves.entries()) constants[`p${i}`] = (await toHost(l.ref)) as HostTensor<Float32Array>;
+    const baked = exportJaxpr(jaxpr, { inputNames, constants });
+    const asInputs = exportJaxpr(jaxpr, { inputNames });
+    jaxpr.dispose();
+    // Baked: q, k, v from their own MatMuls, so the two qkv Splits are gone (the temporal
+    // attention's RoPE splits halves: 2 more in both) and there are 2 × 2 more MatMuls.
+    const count = (m: Uint8Array, op: string) => opTypes(m).filter((o) => o === op).length;
+    expect(count(asInputs, "Split")).toBe(4);
+    expect(count(baked, "Split")).toBe(2);
+    expect(count(baked, "MatMul") + count(baked, "FusedMatMul")).toBe(count(asInputs, "MatMul") + count(asInputs, "FusedMatMul") + 4);
+    const feedsIn: Record<string, HostTensor> = { x: await toHost(x.ref) };
+    for (const [name, t] of Object.entries(constants)) feedsIn[name] = t;
+    const run = async (model: Uint8Array, feeds: Record<string, HostTensor>) => {
+      const s = await OnnxSession.create(model, { threads: 1 });
+      const y = (await s.run(feeds)).output_0.data as Float32Array;
+      await s.dispose();
+      return y;
+    };
+    const expected = (await toHost(f(...leaves, x))).data as Float32Array;
+    expect(Array.from(await run(baked, { x: feedsIn.x }))).toBeAllclose(Array.from(expected), { rtol: 1e-4, atol: 1e-5 });
+    expect(Array.from(await run(asInputs, feedsIn))).toBeAllclose(Array.from(expected), { rtol: 1e-4, atol: 1e-5 });
   });
 });
