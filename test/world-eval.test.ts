@@ -192,6 +192,7 @@ describe("eval world", () => {
     // One 32-step rollout fits in each held-out 40-frame episode (val split, else all).
     const val = ds.manifest.episodes.filter((e) => e.split === "val").length;
     expect(r.starts).toBe(val || 2);
+    expect(r.episodes).toBe(val || ds.manifest.episodes.length);
     expect(r.psnr_t).toHaveLength(16);
     expect(r.ssim_t).toHaveLength(16);
     for (const v of r.psnr_t) expect(v).toBeGreaterThan(0), expect(v).toBeLessThanOrEqual(100);
@@ -243,14 +244,19 @@ describe("eval world", () => {
 
   it("`worldkit eval world --json` prints the numbers; true actions need a matching dataset", async () => {
     const log = vi.spyOn(console, "log").mockImplementation(() => {});
-    const code = await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--json", "--quick", "--skip-timing", "--starts", "1"]);
+    const code = await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--json", "--quick", "--skip-timing", "--starts", "1", "--split", "all"]);
     const out = log.mock.calls.map((c) => String(c[0])).find((l) => l.startsWith("{"));
     log.mockRestore();
     expect(code).toBe(0);
     const r = JSON.parse(out!);
     expect(r.psnr_t).toHaveLength(16);
     expect(r.starts).toBe(1);
+    expect(r.episodes).toBe(openDataset(join(dir, "plat")).manifest.episodes.length); // --split all
     expect(r.step_ms_ratio_10k).toBeNull();
+    const err = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--split", "test"])).not.toBe(0);
+    expect(err.mock.calls.map((c) => String(c[0])).join("\n")).toMatch(/--split must be val, all or train/);
+    err.mockRestore();
     await expect(evalWorld(world, openDataset(join(dir, "plat")), { lam: null, timing: false })).rejects.toThrow(/6 true actions, not the model's 4; pass --lam/);
   }, 60_000);
 });

@@ -41,18 +41,25 @@ const USAGE = `worldkit eval <what> [options]
       and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).
 
   world --world PATH --data DIR [--lam PATH] [--tokenizer PATH] [--starts 8] [--seed 0]
+      [--split val|all|train]
       [--quick] [--skip-timing] [--backend jax|ort] [--int8] [--threads N]
       [--temperature T] [--sample-steps N] [--json]
       rollouts from 4 held-out context frames with the LAM's actions (default: PATH's
       lam.safetensors; without one, DIR's true actions): psnr_t, ssim_t (steps 1..16), psnr_t4,
       delta_psnr_t4 (inferred minus random actions), drift (PSNR at 16, 32, 64), gravity
       (platformer, bounce), revisit_psnr and wall_penetration (maze3d), step_ms_median, _p99 and
-      _ratio_10k. --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
+      _ratio_10k. --split: the episodes held out (default val, DIR's val split; all for a
+      dataset generated with new seeds). --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
       no timing (it steps the session 10,000 times). --backend (default ort) runs the session
       and its timing; on ort, int8_psnr_drop (horizon-mean PSNR of fp32 minus int8 rollouts) and
       int8_step_ms_median are measured too. --int8 makes the int8 session the main one.
 
 ${EVAL_PROMPT_USAGE}`;
+
+function splitFlag(value: string | undefined): "val" | "all" | "train" | undefined {
+  if (value === undefined || value === "val" || value === "all" || value === "train") return value;
+  throw new UsageError(`eval world: --split must be val, all or train (got "${value}")`);
+}
 
 export const evalCommand: Command = {
   name: "eval",
@@ -136,7 +143,7 @@ async function runEvalLam(args: ReturnType<typeof parseArgs>): Promise<number> {
 }
 
 async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number> {
-  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "seed", "quick", "skip-timing", "json", ...BACKEND_FLAGS, ...SAMPLING_FLAGS], "eval world");
+  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "split", "seed", "quick", "skip-timing", "json", ...BACKEND_FLAGS, ...SAMPLING_FLAGS], "eval world");
   const { backend, int8, threads } = backendFlags(args, "eval world");
   const sampling = samplingFlags(args, "eval world");
   const json = !!args.flags.json;
@@ -149,11 +156,11 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
   try {
     const quick = !!args.flags.quick;
     const timing = args.flags["skip-timing"] ? (false as const) : undefined;
-    const r = await evalWorld(world, ds, { lam, quick, timing, backend, int8, threads, ...sampling, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
+    const r = await evalWorld(world, ds, { lam, quick, timing, backend, int8, threads, ...sampling, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, split: splitFlag(args.flags.split), seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
     if (json) console.log(JSON.stringify(r));
     else {
       const f = (v: number | null, d = 2) => (v === null || Number.isNaN(v) ? "n/a" : v.toFixed(d));
-      console.log(`world ${r.world} on ${r.data} (${r.env}, ${r.starts} starts, ${r.actions === "lam" ? "LAM" : "true"} actions)`);
+      console.log(`world ${r.world} on ${r.data} (${r.env}, ${r.starts} starts from ${r.episodes} episodes, ${r.actions === "lam" ? "LAM" : "true"} actions)`);
       console.log(`  psnr_t ${r.psnr_t.map((v) => f(v, 1)).join(" ")}`);
       console.log(`  psnr_t4 ${f(r.psnr_t4)} dB   delta_psnr_t4 ${f(r.delta_psnr_t4)} dB   ssim_t4 ${f(r.ssim_t[3], 3)}`);
       console.log(`  drift ${Object.entries(r.drift).map(([k, v]) => `@${k} ${f(v)}`).join("   ")}`);

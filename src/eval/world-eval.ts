@@ -76,6 +76,11 @@ export interface WorldEvalOptions {
   lam: LoadedLam | null;
   /** Fewer starts and samples, 200 timed steps and the ratio at step 2,000 (for tests). */
   quick?: boolean;
+  /**
+   * Which episodes are held out: "val" (default: DIR's val split, for a dataset the model trained
+   * on), "all" (every episode: a dataset generated with new seeds), or "train".
+   */
+  split?: "val" | "all" | "train";
   /** Rollout starts (default 8; quick 2). Gravity and maze tests use up to 2× as many moments. */
   starts?: number;
   /** Next-frame samples per gravity case (default 4; quick 2). */
@@ -126,6 +131,8 @@ export interface WorldEvalResult {
   int8: boolean;
   actions: "lam" | "true";
   starts: number;
+  /** Episodes the starts and moments were drawn from (see `split`). */
+  episodes: number;
   env: string;
   world: string;
   data: string;
@@ -227,8 +234,10 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
   const session = new WorldSession(world, { seed, ...sessionOpts });
   const roll = sessionRoller(session);
 
-  let held: EpisodeEntry[] = ds.manifest.episodes.filter((e) => e.split === "val");
+  const split = opts.split ?? "val";
+  let held: EpisodeEntry[] = ds.manifest.episodes.filter((e) => split === "all" || e.split === split);
   if (held.length === 0) {
+    if (split !== "val") throw new Error(`eval world: ${ds.dir} has no ${split} episodes`);
     held = ds.manifest.episodes;
     notes.push(`${ds.dir} has no val split: episodes of every split were used`);
   }
@@ -396,6 +405,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       int8,
       actions: lam ? "lam" : "true",
       starts: starts.length,
+      episodes: held.length,
       env,
       world: world.source,
       data: ds.dir,
