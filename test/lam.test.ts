@@ -214,6 +214,22 @@ describe("lam global warp", () => {
     id.forEach((v, i) => (err = Math.max(err, Math.abs(v - x[i]) / 13)));
     expect(err).toBeLessThan(0.05);
   });
+  it("with a 2×2 grid each region moves by its own kernel (reading across region borders)", async () => {
+    const H = 6, W = 8, C = 1, r = 1, K = 9, g = 2;
+    const x = Float32Array.from({ length: H * W * C }, (_, i) => i + 1);
+    // Regions row-major: (top-left, top-right, bottom-left, bottom-right) move by these (dy, dx).
+    const shifts = [[0, -1], [0, 1], [1, 0], [-1, 1]];
+    const logits = new Float32Array(g * g * K);
+    shifts.forEach(([dy, dx], q) => (logits[q * K + (dy + r) * 3 + (dx + r)] = 100));
+    const y = (await globalWarp(np.array(x, { shape: [1, H, W, C] }), np.array(logits, { shape: [1, g * g * K] }), r, g).data()) as Float32Array;
+    for (let yy = 0; yy < H; yy++) for (let xx = 0; xx < W; xx++) {
+      const [dy, dx] = shifts[Math.floor(yy / (H / g)) * g + Math.floor(xx / (W / g))];
+      const sy = yy - dy, sx = xx - dx;
+      const want = sy >= 0 && sy < H && sx >= 0 && sx < W ? x[sy * W + sx] : 0;
+      expect(y[yy * W + xx]).toBeCloseTo(want, 4);
+    }
+    expect(() => globalWarp(np.zeros([1, 5, 8, 1]), np.zeros([1, g * g * K]), r, g)).toThrow(/5×8 frame does not split into 2×2 regions/);
+  });
 });
 
 describe("lam cost volume", () => {

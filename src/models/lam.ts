@@ -101,6 +101,15 @@ export interface LamConfig {
    */
   decoderWarp: number;
   /**
+   * The warp's kernels per code form a g×g grid over the frame (1: one global kernel). Moving
+   * forward or back in a first-person view expands or contracts the image about its centre:
+   * the left of the frame moves left, the right right, which one global shift cannot say, so
+   * walking, backing and standing stayed one code on maze3d. With g > 1 each region of the
+   * frame moves by its own kernel (a piecewise-translation of the flow), as in CDNA's several
+   * masked kernels but with fixed, regular masks.
+   */
+  warpRegions: number;
+  /**
    * Radius r of the encoder's cost volume (0: none): for every offset (dy, dx) ∈ [−r, r]² the
    * squared error between x_t+1 and x_t shifted by it, per token, normalised and turned into a
    * distribution over offsets (softmin) — where each token's content moved, whatever it shows
@@ -141,6 +150,7 @@ export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
   decoderAction: "add",
   codeFrom: "frames",
   decoderWarp: 0,
+  warpRegions: 1,
   costVolume: 0,
   flowWeight: 0,
 });
@@ -236,6 +246,7 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
   if ((cfg.flowWeight ?? 0) > 0 && cv === 0) throw new Error(`lam.ts: config "flowWeight" ${cfg.flowWeight} needs "costVolume" > 0`);
   const r = cfg.decoderWarp ?? 0;
   if (!Number.isInteger(r) || r < 0) throw new Error(`lam.ts: config "decoderWarp" must be a non-negative integer, got ${cfg.decoderWarp}`);
+  const regions = warpRegionsOf(cfg);
   const stack = { dim: cfg.dim, heads: cfg.heads, mlpHidden: cfg.dim * cfg.mlpRatio, causalTime: true };
   const params: LamParams = {
     patchIn: initLinear(k1, { inDim: Q, outDim: cfg.dim }),
@@ -251,7 +262,7 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
     ...(cfg.decoderMotion ? { decMotionIn: initLinear(k13, { inDim: Q, outDim: cfg.dim }) } : (k13.dispose(), {})),
     // γ starts small: the untrained FiLM is close to the additive form.
     ...(cfg.decoderAction === "film" ? { filmScale: initLinear(k14, { inDim: cfg.codeDim, outDim: cfg.dim, initScale: 0.1 }) } : (k14.dispose(), {})),
-    ...(r > 0 ? { warpIn: initLinear(k15, { inDim: cfg.codeDim, outDim: (2 * r + 1) ** 2, initScale: 0.1 }) } : (k15.dispose(), {})),
+    ...(r > 0 ? { warpIn: initLinear(k15, { inDim: cfg.codeDim, outDim: regions * regions * (2 * r + 1) ** 2, initScale: 0.1 }) } : (k15.dispose(), {})),
     decPos: initLearnedPositions(k8, { count: N, dim: cfg.dim }),
     decoder: initSTStack(k9, { ...stack, layers: cfg.decoderLayers }),
     // Δ starts near 0: the untrained decoder copies x_t, the cheapest wrong answer.
@@ -333,7 +344,9 @@ export function decodeNext(p: DecoderParams, frames_BUHWC: np.Array, motion_BUHW
   }
   const r = cfg.decoderWarp ?? 0;
   if (r > 0 && !p.warpIn) throw new Error("lam.ts decodeNext: config decoderWarp is set but params have no warpIn");
-  const base = r > 0 ? globalWarp(frames_BUHWC.ref.reshape([B * U, H, W, C]), linear(p.warpIn!, zq_BUd.ref).reshape([B * U, (2 * r + 1) ** 2]), r).reshape([B, U, H, W, C]) : null;
+  const gr = warpRegionsOf(cfg);
+  const warpLogits = r > 0 ? linear(p.warpIn!, zq_BUd.ref).reshape([B * U, gr * gr * (2 * r + 1) ** 2]) : null; // (B,U,·) -> (B·U,·)
+  const base = warpLogits ? globalWarp(frames_BUHWC.ref.reshape([B * U, H, W, C]), warpLogits, r, gr).reshape([B, U, H, W, C]) : null;
   const film = (cfg.decoderAction ?? "add") === "film";
   if (film && !p.filmScale) throw new Error('lam.ts decodeNext: config decoderAction is "film" but params have no filmScale');
   const scale_BU11D = film ? linear(p.filmScale!, zq_BUd.ref).reshape([B * U, 1, 1, cfg.dim]).add(1) : null; // (B,U,D) -> (B·U,1,1,D)
@@ -394,24 +407,35 @@ export function offsetDistribution(x_BTHWC: np.Array, r: number, P: number): np.
 /** Centre logit bonus of the warp kernel: the untrained warp is ≈ the identity (weight 0.97 at r = 4). */
 const WARP_CENTRE = 8;
 
+/** The warp's regions per side, checked against nothing but itself (the frame is checked in globalWarp). */
+function warpRegionsOf(cfg: LamConfig): number {
+  const g = cfg.warpRegions ?? 1;
+  if (!Number.isInteger(g) || g < 1) throw new Error(`lam.ts: config "warpRegions" must be a positive integer, got ${cfg.warpRegions}`);
+  return g;
+}
+
 /**
  * Σ_j softmax(logits)_j · x shifted by offset j, over the (2r+1)² offsets (dy, dx) ∈ [−r, r]²
- * (row-major), zeros shifted in at the borders: one kernel per frame applied to the whole
- * frame (a global motion). x_FHWC, logits_FJ; consumes both.
+ * (row-major), zeros shifted in at the borders: one kernel per frame and region, on a g×g grid
+ * of equal regions (g = 1: one kernel for the whole frame, a global motion). logits_FJ holds
+ * the regions' kernels row-major by region, then offset (J = g²·(2r+1)²); x_FHWC with H and W
+ * divisible by g. Consumes both.
  */
-export function globalWarp(x_FHWC: np.Array, logits_FJ: np.Array, r: number): np.Array {
-  const F = x_FHWC.shape[0];
-  const J = (2 * r + 1) ** 2;
-  if (logits_FJ.shape[0] !== F || logits_FJ.shape[1] !== J) throw new Error(`globalWarp: logits [${logits_FJ.shape}] must be (${F}, ${J})`);
-  const centre = new Float32Array(J);
-  centre[(J - 1) / 2] = WARP_CENTRE;
-  const k_FJ = jnn.softmax(logits_FJ.add(np.array(centre, { shape: [1, J] })), -1);
+export function globalWarp(x_FHWC: np.Array, logits_FJ: np.Array, r: number, g = 1): np.Array {
+  const [F, H, W, C] = x_FHWC.shape;
+  const K = (2 * r + 1) ** 2;
+  if (logits_FJ.shape[0] !== F || logits_FJ.shape[1] !== g * g * K) throw new Error(`globalWarp: logits [${logits_FJ.shape}] must be (${F}, ${g * g * K}) for ${g}×${g} regions of radius ${r}`);
+  if (H % g !== 0 || W % g !== 0) throw new Error(`globalWarp: a ${H}×${W} frame does not split into ${g}×${g} regions`);
+  const centre = new Float32Array(K);
+  centre[(K - 1) / 2] = WARP_CENTRE;
+  const k_FgK = jnn.softmax(logits_FJ.reshape([F, g * g, K]).add(np.array(centre, { shape: [1, 1, K] })), -1);
   let out: np.Array | null = null;
   shiftedCopies(x_FHWC, r).forEach((sh, j) => {
-    const term = sh.mul(k_FJ.ref.slice([], [j, j + 1]).reshape([F, 1, 1, 1]));
+    const w = k_FgK.ref.slice([], [], [j, j + 1]).reshape([F, g, 1, g, 1, 1]); // (F,g·g,1) -> (F,gy,1,gx,1,1)
+    const term = sh.reshape([F, g, H / g, g, W / g, C]).mul(w).reshape([F, H, W, C]);
     out = out ? out.add(term) : term;
   });
-  k_FJ.dispose();
+  k_FgK.dispose();
   return out!;
 }
 
