@@ -206,6 +206,8 @@ describe("eval world", () => {
     expect(stages.filter((s) => s.startsWith("gravity")).length).toBeGreaterThan(0);
     expect(r.gravity_detail!.cases + r.gravity_detail!.missing + r.gravity_detail!.invisible).toBeGreaterThan(0);
     expect(r.gravity === null || (r.gravity >= 0 && r.gravity <= 1)).toBe(true);
+    expect(r.gravity_tokenizer_bound === null || (r.gravity_tokenizer_bound >= 0 && r.gravity_tokenizer_bound <= 1)).toBe(true);
+    expect("gravity_tokenizer_bound" in r).toBe(true);
     expect(r.revisit_psnr).toBeNull();
     expect(r.wall_penetration).toBeNull();
     expect(r.step_ms_median!).toBeGreaterThan(0);

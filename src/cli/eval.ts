@@ -47,9 +47,11 @@ const USAGE = `worldkit eval <what> [options]
       rollouts from 4 held-out context frames with the LAM's actions (default: PATH's
       lam.safetensors; without one, DIR's true actions): psnr_t, ssim_t (steps 1..16), psnr_t4,
       delta_psnr_t4 (inferred minus random actions), drift (PSNR at 16, 32, 64), gravity
-      (platformer, bounce), revisit_psnr and wall_penetration (maze3d), step_ms_median, _p99 and
-      _ratio_10k. --split: the episodes held out (default val, DIR's val split; all for a
-      dataset generated with new seeds). --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
+      (platformer, bounce) and gravity_tokenizer_bound (the same test on the tokenizer's
+      reconstruction of the true next frame: a perfect dynamics model's score), revisit_psnr
+      and wall_penetration (maze3d), step_ms_median, _p99 and _ratio_10k. --split: the
+      episodes held out (default val, DIR's val split; all for a dataset generated with new
+      seeds). --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
       no timing (it steps the session 10,000 times). --backend (default ort) runs the session
       and its timing; on ort, int8_psnr_drop (horizon-mean PSNR of fp32 minus int8 rollouts) and
       int8_step_ms_median are measured too. --int8 makes the int8 session the main one.
@@ -165,7 +167,7 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
       console.log(`  psnr_t4 ${f(r.psnr_t4)} dB   delta_psnr_t4 ${f(r.delta_psnr_t4)} dB   ssim_t4 ${f(r.ssim_t[3], 3)}`);
       console.log(`  drift ${Object.entries(r.drift).map(([k, v]) => `@${k} ${f(v)}`).join("   ")}`);
       const g = r.gravity_detail;
-      const gd = g ? ` (${g.cases} cases, ${g.invisible} without a visible fall left out; samples lower ${g.lower} / higher ${g.higher} / same ${g.same})` : "";
+      const gd = g ? ` (${g.cases} cases, ${g.invisible} without a visible fall left out; samples lower ${g.lower} / higher ${g.higher} / same ${g.same}; through the tokenizer a perfect model scores ${f(r.gravity_tokenizer_bound, 3)})` : "";
       console.log(`  gravity ${f(r.gravity, 3)}${gd}   revisit_psnr ${f(r.revisit_psnr)}   wall_penetration ${f(r.wall_penetration, 3)}`);
       console.log(`  step_ms median ${f(r.step_ms_median)}   p99 ${f(r.step_ms_p99)}   ratio_10k ${f(r.step_ms_ratio_10k, 3)}   (${r.backend}${r.int8 ? " int8" : ""})`);
       console.log(`  int8 psnr drop ${f(r.int8_psnr_drop)} dB   int8 step_ms median ${f(r.int8_step_ms_median)}`);

@@ -116,6 +116,12 @@ export interface WorldEvalResult {
   drift: Record<string, number | null>;
   gravity: number | null;
   gravity_detail: GravityResult | null;
+  /**
+   * The gravity test scored with the tokenizer's reconstruction of the data's true next frame in
+   * place of the model's samples (one sample): a perfect dynamics model's score through this
+   * tokenizer. Well below 1 means the tokenizer hides the falls.
+   */
+  gravity_tokenizer_bound: number | null;
   revisit_psnr: number | null;
   wall_penetration: number | null;
   wall_detail: WallResult | null;
@@ -303,11 +309,13 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
     };
 
     let gravity: GravityResult | null = null;
+    let gravityBound: number | null = null;
     if (env === "platformer" || env === "bounce") {
       // More moments than starts: cases without a visible fall in the data are left out (gravity.ts).
       const found = await moments((st) => fallingTargets(env, st, H, W).length > 0, 4 * nStarts);
       const samplers = Array.from({ length: samples }, (_, j) => new WorldSession(world, { seed: seed + 100 + j, ...sessionOpts }));
       const cases: GravityCase[] = [];
+      const boundCases: GravityCase[] = [];
       try {
         for (const [i, m] of found.entries()) {
           progress(`gravity ${i + 1}/${found.length}`);
@@ -317,12 +325,19 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
           const ep = read(m.entry.id, false);
           const frameAt = (t: number) => ep.rgb_THWC.subarray(t * H * W * 3, (t + 1) * H * W * 3);
           const truth = { start: frameAt(m.last), next: frameAt(m.last + 1) };
-          for (const target of fallingTargets(env, clip.state!, H, W)) cases.push({ target, start: drawn[0].first.rgb, samples: drawn.map((d) => d.frames[0].rgb), truth });
+          // The tokenizer's own reconstruction of the true next frame: what a perfect dynamics
+          // model would show (the bound the tokenizer puts on this test).
+          const after = (await roll((await clipEndingAt(m.entry, m.last + 1, 0)).clip, [])).first.rgb;
+          for (const target of fallingTargets(env, clip.state!, H, W)) {
+            cases.push({ target, start: drawn[0].first.rgb, samples: drawn.map((d) => d.frames[0].rgb), truth });
+            boundCases.push({ target, start: drawn[0].first.rgb, samples: [after], truth });
+          }
         }
       } finally {
         for (const s of samplers) s.dispose();
       }
       gravity = scoreGravity(cases, H, W);
+      gravityBound = scoreGravity(boundCases, H, W).fraction;
       if (gravity.cases === 0) notes.push(`gravity: ${found.length ? "the object was not found in the generated frames" : "no unsupported, not-rising object in the held-out data"}`);
     } else notes.push(`gravity: not measured on ${env} (platformer and bounce only)`);
 
@@ -391,6 +406,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       drift,
       gravity: gravity?.fraction ?? null,
       gravity_detail: gravity,
+      gravity_tokenizer_bound: gravityBound,
       revisit_psnr: revisit,
       wall_penetration: wall?.fraction ?? null,
       wall_detail: wall,
