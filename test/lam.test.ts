@@ -295,6 +295,10 @@ describe("lam training and eval", () => {
     expect(e.purity).toBeGreaterThan(0);
     expect(e.purity).toBeLessThanOrEqual(1);
     expect(e.nmi).toBeGreaterThanOrEqual(0);
+    // The platformer has effective actions: a key without effect counts as what it did.
+    expect(e.effective_confusion!.flat().reduce((s, v) => s + v, 0)).toBe(40);
+    expect(e.purity_if_effective).toBeGreaterThan(0);
+    expect(e.purity_if_effective).toBeLessThanOrEqual(1);
     expect(e.codes_used).toBeGreaterThanOrEqual(1);
     expect(e.actions.actions.length).toBe(4);
     expect(e.strip.subarray(1, 4)).toEqual(new Uint8Array([80, 78, 71])); // "PNG"

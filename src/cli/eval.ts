@@ -137,6 +137,7 @@ async function runEvalLam(args: ReturnType<typeof parseArgs>): Promise<number> {
     if (r.effective_confusion && r.action_names) {
       console.log(`  against the effective actions (a key held without effect counts as what it did): purity ${pct(r.effective_purity)}`);
       r.effective_confusion.forEach((row, a) => console.log(`  ${r.action_names![a].padEnd(12)}${row.map((v) => String(v).padStart(8)).join("")}`));
+      console.log(`  a labeller that knew exactly what each key did would score purity ${pct(r.purity_if_effective)} against the keys`);
     }
     for (const e of r.actions.actions) console.log(`  code ${e.code}: ${e.label.padEnd(12)} key ${JSON.stringify(e.key).padEnd(20)} share ${pct(e.share)}${e.distinct ? "" : "  (not distinct)"}`);
     console.log(`  actions: ${actionsPath}`);

@@ -133,6 +133,13 @@ export interface LamEvalResult {
    */
   effective_purity: number | null;
   effective_confusion: number[][] | null;
+  /**
+   * Purity against the true keys of a labeller that outputs exactly the effective action (one
+   * code per effective action): what telling apart everything the keys did buys. Where keys
+   * often do nothing (jump held in the air), this is well below 1, and so is any LAM's purity
+   * (it can only go higher by guessing keys from the state, not from what changed).
+   */
+  purity_if_effective: number | null;
   action_names: string[] | null;
   /** Share of transitions per code. */
   code_share: number[];
@@ -240,6 +247,7 @@ export async function evalLam(lam: LoadedLam, ds: Dataset, opts: LamEvalOptions)
     confusion,
     effective_purity: effectiveConfusion ? purity(effectiveConfusion) : null,
     effective_confusion: effectiveConfusion,
+    purity_if_effective: known && withEffective ? purity(confusionTable(actions, effective, names.length, names.length)) : null,
     action_names: names,
     code_share: shares,
     sensitivity: sensitivity(pairDiff),
