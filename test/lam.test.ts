@@ -8,7 +8,7 @@ import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
 import { getWorld } from "../src/worlds/index.js";
-import { LAM_DEFAULTS, encodeActions, globalWarp, initLam, lamLoss, offsetDistribution, poolFrames, predictEveryAction } from "../src/models/lam.js";
+import { LAM_DEFAULTS, changeSigns, encodeActions, globalWarp, initLam, lamLoss, offsetDistribution, poolFrames, predictEveryAction } from "../src/models/lam.js";
 import { runTraining } from "../src/train/loop.js";
 import { LAM_RUN_DEFAULTS, lamPhase } from "../src/train/lam-phase.js";
 import type { LamRunConfig } from "../src/train/lam-phase.js";
@@ -252,6 +252,46 @@ describe("lam cost volume", () => {
       expect(row.reduce((a, b) => a + b)).toBeCloseTo(1, 5);
       expect(row.indexOf(Math.max(...row))).toBe(want);
     }
+  });
+});
+
+describe("lam change signs", () => {
+  it("one-hot (down, same, up) per token and channel, 'same' within the threshold", async () => {
+    const H = 4, W = 4, C = 2, P = 2;
+    // Two frames; token (row, col) of 2×2 pixels; channel 0 changes by +0.1 in token 0, −0.1 in
+    // token 3, +0.001 in token 1 (under the threshold); channel 1 does not change.
+    const x = new Float32Array(2 * H * W * C).fill(0.5);
+    const add = (tr: number, tc: number, c: number, v: number) => {
+      for (let y = tr * P; y < tr * P + P; y++) for (let xx = tc * P; xx < tc * P + P; xx++) x[((H + y) * W + xx) * C + c] += v;
+    };
+    add(0, 0, 0, 0.1);
+    add(1, 1, 0, -0.1);
+    add(0, 1, 0, 0.001);
+    const s = changeSigns(np.array(x, { shape: [1, 2, H, W, C] }), P, 0.002);
+    expect(s.shape).toEqual([1, 1, 4, C, 3]);
+    const v = Array.from((await s.data()) as Float32Array);
+    const at = (n: number, c: number) => v.slice((n * C + c) * 3, (n * C + c) * 3 + 3);
+    expect(at(0, 0)).toEqual([0, 0, 1]);
+    expect(at(1, 0)).toEqual([0, 1, 0]);
+    expect(at(2, 0)).toEqual([0, 1, 0]);
+    expect(at(3, 0)).toEqual([1, 0, 0]);
+    for (let n = 0; n < 4; n++) expect(at(n, 1)).toEqual([0, 1, 0]);
+  });
+
+  it("adds signWeight × a cross-entropy over 3 classes per token and channel to the loss", async () => {
+    const base = { ...cfg, signWeight: 0 };
+    const withSign = { ...cfg, signWeight: 0.1 };
+    const { params, state } = initLam(makeKey(6), withSign);
+    const x = () => np.array(frames(3, 1), { shape: [1, 3, 16, 16, 3] });
+    const a = lamLoss(tree.ref(params as unknown as ParamTree) as never, state.codebook_KD.ref, x(), withSign);
+    const on = ((await a.loss.data()) as Float32Array)[0];
+    tree.dispose(a.aux as never);
+    const b = lamLoss(params as never, state.codebook_KD.ref, x(), base);
+    const off = ((await b.loss.data()) as Float32Array)[0];
+    tree.dispose(b.aux as never);
+    tree.dispose(state as unknown as ParamTree);
+    expect(on - off).toBeGreaterThan(0.1 * 0.5 * Math.log(3));
+    expect(on - off).toBeLessThan(0.1 * 3 * Math.log(3));
   });
 });
 

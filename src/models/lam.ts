@@ -127,6 +127,17 @@ export interface LamConfig {
    * encoder no reason to keep it, and without it in the code the decoder never learns it.
    */
   flowWeight: number;
+  /**
+   * Weight of a third thing the code must explain (0: none): for every token and channel, whether
+   * its mean value went down, stayed (within `signThreshold`) or went up from x_t to x_t+1,
+   * predicted from the code alone (cross-entropy). Walking forward, backing and standing still
+   * look alike to the offset distribution (nothing moves by a whole pooled pixel) and cost the
+   * decoder little to confuse, so they shared codes on maze3d; in depth they differ in sign
+   * (every wall nearer, farther, the same), which this term makes the code carry.
+   */
+  signWeight: number;
+  /** |mean change| of a token's channel below which it counts as "same" (values in [0, 1]). */
+  signThreshold: number;
 }
 
 export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
@@ -153,6 +164,8 @@ export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
   warpRegions: 1,
   costVolume: 0,
   flowWeight: 0,
+  signWeight: 0,
+  signThreshold: 0.002,
 });
 
 export interface LamParams {
@@ -164,6 +177,8 @@ export interface LamParams {
   flowIn?: LinearParams;
   /** Quantized action → logits of every token's offset distribution (N·J); only with flowWeight > 0. */
   flowOut?: LinearParams;
+  /** Quantized action → logits of every token's per-channel change sign (N·C·3); only with signWeight > 0. */
+  signOut?: LinearParams;
   pairIn: LinearParams;
   toCode: LinearParams;
   fromCode: LinearParams;
@@ -239,7 +254,7 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
   }
   const { N, Q } = gridOf(grid(cfg));
   const [k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13all] = splitKey(key, 13);
-  const [k13, k14, k15, k16, k17] = splitKey(k13all, 5);
+  const [k13, k14, k15, k16, k17, k18] = splitKey(k13all, 6);
   const cv = cfg.costVolume ?? 0;
   if (!Number.isInteger(cv) || cv < 0) throw new Error(`lam.ts: config "costVolume" must be a non-negative integer, got ${cfg.costVolume}`);
   const pairParts = (cfg.codeFrom === "change" ? 2 : 3) + (cv > 0 ? 1 : 0);
@@ -255,6 +270,7 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
     changeIn: initLinear(k12, { inDim: Q, outDim: cfg.dim }),
     ...(cv > 0 ? { flowIn: initLinear(k16, { inDim: (2 * cv + 1) ** 2, outDim: cfg.dim }) } : (k16.dispose(), {})),
     ...((cfg.flowWeight ?? 0) > 0 ? { flowOut: initLinear(k17, { inDim: cfg.codeDim, outDim: N * (2 * cv + 1) ** 2 }) } : (k17.dispose(), {})),
+    ...((cfg.signWeight ?? 0) > 0 ? { signOut: initLinear(k18, { inDim: cfg.codeDim, outDim: N * cfg.channels * 3 }) } : (k18.dispose(), {})),
     pairIn: initLinear(k4, { inDim: pairParts * cfg.dim, outDim: cfg.dim }),
     toCode: initLinear(k5, { inDim: 2 * cfg.dim, outDim: cfg.codeDim }),
     fromCode: initLinear(k6, { inDim: cfg.codeDim, outDim: cfg.dim }),
@@ -276,10 +292,14 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
 type EncoderParams = Pick<LamParams, "patchIn" | "encPos" | "encoder" | "changeIn" | "flowIn" | "pairIn" | "toCode">;
 type DecoderParams = Pick<LamParams, "fromCode" | "decPatchIn" | "decMotionIn" | "filmScale" | "warpIn" | "decPos" | "decoder" | "patchOut">;
 
-function halves(p: LamParams): { enc: EncoderParams; dec: DecoderParams; flowOut?: LinearParams } {
-  const { flowOut, patchIn, encPos, encoder, changeIn, flowIn, pairIn, toCode, fromCode, decPatchIn, decMotionIn, filmScale, warpIn, decPos, decoder, patchOut } = p;
+/** Heads that only the training loss reads (the code's auxiliary predictions). */
+type LossHeads = Pick<LamParams, "flowOut" | "signOut">;
+
+function halves(p: LamParams): { enc: EncoderParams; dec: DecoderParams; heads: LossHeads } {
+  const { flowOut, signOut, patchIn, encPos, encoder, changeIn, flowIn, pairIn, toCode, fromCode, decPatchIn, decMotionIn, filmScale, warpIn, decPos, decoder, patchOut } = p;
   const dec: DecoderParams = { fromCode, decPatchIn, decPos, decoder, patchOut, ...(decMotionIn ? { decMotionIn } : {}), ...(filmScale ? { filmScale } : {}), ...(warpIn ? { warpIn } : {}) };
-  return { enc: { patchIn, encPos, encoder, changeIn, pairIn, toCode, ...(flowIn ? { flowIn } : {}) }, dec, ...(flowOut ? { flowOut } : {}) };
+  const heads: LossHeads = { ...(flowOut ? { flowOut } : {}), ...(signOut ? { signOut } : {}) };
+  return { enc: { patchIn, encPos, encoder, changeIn, pairIn, toCode, ...(flowIn ? { flowIn } : {}) }, dec, heads };
 }
 
 function checkFrames(x_BTHWC: np.Array, cfg: LamConfig, minT: number, where: string): void {
@@ -404,6 +424,23 @@ export function offsetDistribution(x_BTHWC: np.Array, r: number, P: number): np.
   return jnn.softmax(rel.mul(-4), -1).reshape([B, U, (H / P) * (W / P), J]);
 }
 
+/**
+ * Per token and channel of x_BTHWC (pooled frames), the sign of the mean change from each frame
+ * to the next as a one-hot over (down, same, up), "same" within ±threshold. A constant of the
+ * data (no gradient). Returns (B, T − 1, N, C, 3); consumes x.
+ */
+export function changeSigns(x_BTHWC: np.Array, P: number, threshold: number): np.Array {
+  const [B, T, H, W, C] = x_BTHWC.shape;
+  const U = T - 1;
+  const x = lax.stopGradient(x_BTHWC);
+  const d = x.ref.slice([], [1, T]).sub(x.slice([], [0, U])); // (B,U,H,W,C)
+  const mean_BUNC = d.reshape([B, U, H / P, P, W / P, P, C]).mean([3, 5]).reshape([B, U, (H / P) * (W / P), C]); // (B,U,rows,P,cols,P,C) -> (B,U,N,C)
+  const down = mean_BUNC.ref.less(-threshold);
+  const up = mean_BUNC.greater(threshold);
+  const same = np.logicalNot(np.logicalOr(down.ref, up.ref));
+  return np.stack([down, same, up].map((b) => b.astype(np.float32)), -1);
+}
+
 /** Centre logit bonus of the warp kernel: the untrained warp is ≈ the identity (weight 0.97 at r = 4). */
 const WARP_CENTRE = 8;
 
@@ -451,7 +488,8 @@ export interface LamLossAux {
  * and x. The aux carries z and the indices for the EMA codebook update.
  */
 export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, cfg: LamConfig): { loss: np.Array; aux: LamLossAux } {
-  const { enc, dec, flowOut } = halves(p);
+  const { enc, dec, heads } = halves(p);
+  const { flowOut, signOut } = heads;
   checkFrames(x_BTHWC, cfg, 2, "lamLoss");
   const T = x_BTHWC.shape[1];
   const pooled = poolFrames(x_BTHWC, cfg.pool ?? 1);
@@ -473,6 +511,14 @@ export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, 
     flow_BUNJ?.dispose();
     if (flowOut) tree.dispose(flowOut);
   }
+  let signLoss: np.Array | null = null;
+  if ((cfg.signWeight ?? 0) > 0) {
+    if (!signOut) throw new Error("lam.ts lamLoss: config signWeight is set but params have no signOut");
+    const target_BUNC3 = changeSigns(pooled.ref, cfg.patch, cfg.signThreshold ?? 0.002);
+    const [Bs, Us, Ns, Cs] = target_BUNC3.shape;
+    const logp = jnn.logSoftmax(linear(signOut, q.zq.ref).reshape([Bs, Us, Ns, Cs, 3]), -1); // (B,U,N·C·3) -> (B,U,N,C,3)
+    signLoss = target_BUNC3.mul(logp).sum(-1).mean().mul(-cfg.signWeight);
+  } else if (signOut) tree.dispose(signOut);
   const prev = pooled.ref.slice([], [0, T - 1]);
   const next = pooled.slice([], [1, T]);
   const weight = np.abs(next.ref.sub(prev.ref)).mean(-1, { keepdims: true }).mul(cfg.changeWeight).add(1);
@@ -480,7 +526,9 @@ export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, 
   const sq = np.square(xhat.sub(next));
   const mse = sq.ref.mean();
   const weighted = sq.mul(weight).mean();
-  const loss = flowLoss ? weighted.add(q.commitLoss.ref).add(flowLoss) : weighted.add(q.commitLoss.ref);
+  let loss = weighted.add(q.commitLoss.ref);
+  if (flowLoss) loss = loss.add(flowLoss);
+  if (signLoss) loss = loss.add(signLoss);
   return { loss, aux: { mse, commit: q.commitLoss, z_BUd: z, indices_BU: q.indices } };
 }
 
@@ -498,9 +546,9 @@ export function lastMotion(x_BUHWC: np.Array): np.Array {
 
 /** The code of every transition: indices_BU (int32). Consumes params (pass refs), codebook and x. */
 export function inferActions(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, cfg: LamConfig): np.Array {
-  const { enc, dec, flowOut } = halves(p);
+  const { enc, dec, heads } = halves(p);
   tree.dispose(dec);
-  if (flowOut) tree.dispose(flowOut);
+  tree.dispose(heads);
   const q = quantize({ codebook_KD }, encodeActions(enc, x_BTHWC, cfg), lamVqConfig(cfg));
   q.zq.dispose();
   q.commitLoss.dispose();
@@ -516,9 +564,9 @@ export function inferActions(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Ar
  * params, codebook, x and prev.
  */
 export function predictEveryAction(p: LamParams, codebook_KD: np.Array, x_BHWC: np.Array, cfg: LamConfig, prev_BHWC?: np.Array): np.Array {
-  const { enc, dec, flowOut } = halves(p);
+  const { enc, dec, heads } = halves(p);
   tree.dispose(enc);
-  if (flowOut) tree.dispose(flowOut);
+  tree.dispose(heads);
   const A = cfg.codes;
   const pool = cfg.pool ?? 1;
   const x = poolFrames(x_BHWC, pool);
