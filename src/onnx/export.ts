@@ -52,6 +52,8 @@ export interface ExportOptions {
    * params of an inference graph, so onnxruntime can pre-pack or quantize them).
    */
   constants?: Record<string, { data: Float32Array | Int32Array; shape: number[] }>;
+  /** Smallest fused constant projection (output elements) split into one MatMul per piece (projections.ts). */
+  minSplitElements?: number;
   /** "int8": MatMuls with a constant weight run as int8 (see quantize.ts). Default: fp32. */
   quantize?: "int8";
 }
@@ -328,7 +330,7 @@ export function exportJaxpr(closed: ClosedJaxpr, opts: ExportOptions = {}): Uint
   });
 
   g.pruneDeadNodes(); // (a dead reader of a fused projection would keep it fused)
-  splitConstantProjections(g);
+  splitConstantProjections(g, opts.minSplitElements);
   if (opts.quantize === "int8") quantizeMatMulWeights(g);
   g.pruneDeadNodes();
   return encodeModel({

@@ -6,12 +6,21 @@
  * attention call, about 7% of an ST stack's int8 inference); the pieces' MatMuls cost what the
  * fused one did. Only for weights baked in as constants (inference graphs): a training graph's
  * weights are inputs and its fused MatMul stays.
+ *
+ * Only for large projections (at least MIN_SPLIT_ELEMENTS outputs): each piece's MatMul reads
+ * (and under int8, quantizes) the input again, which costs more than the copy it saves on a small
+ * one. Measured on onnxruntime-node, 1 thread: the ST stack bench's [1024 × 256] · [256 × 768]
+ * got faster (int8 1.76–1.81× → 1.83–1.87× fp32's speed), the world session's [256 × 128] ·
+ * [128 × 384] step got slower in int8 (32.9–33.1 → 34.4–34.6 ms).
  */
 import type { NodeProtoInit } from "./proto.js";
 import type { GraphBuilder } from "./graph.js";
 import { constantOperand } from "./quantize.js";
 
 const product = (dims: number[]): number => dims.reduce((a, b) => a * b, 1);
+
+/** Smallest fused projection output (elements) that is split. */
+export const MIN_SPLIT_ELEMENTS = 1 << 18;
 
 /** int64 values of an initializer (a Reshape's target shape), or undefined. */
 function intsOf(g: GraphBuilder, name: string): number[] | undefined {
@@ -29,7 +38,7 @@ function columns(w: Float32Array, K: number, N: number, from: number, to: number
 }
 
 /** Rewrite every fused constant-weight projection that is split by columns; returns how many. */
-export function splitConstantProjections(g: GraphBuilder): number {
+export function splitConstantProjections(g: GraphBuilder, minElements = MIN_SPLIT_ELEMENTS): number {
   const consumers = new Map<string, NodeProtoInit[]>();
   for (const n of g.nodes) for (const i of n.input) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   const producer = new Map<string, NodeProtoInit>();
@@ -53,7 +62,7 @@ export function splitConstantProjections(g: GraphBuilder): number {
     const axis = Number(rawAxis ?? 0) < 0 ? Number(rawAxis) + rank : Number(rawAxis ?? 0);
     const [K, N] = w.shape;
     // The split axis must be the leading digit of W's column index: target[axis..] spans N.
-    if (product(target.slice(axis)) !== N || sizes.length !== split.output.length) continue;
+    if (product(target.slice(axis)) !== N || sizes.length !== split.output.length || product(target) < minElements) continue;
     const inner = product(target.slice(axis + 1));
     const replacement: NodeProtoInit[] = [];
     let offset = 0;
