@@ -15,7 +15,7 @@
  */
 import type { NodeProtoInit } from "./proto.js";
 import type { GraphBuilder } from "./graph.js";
-import { constantOperand } from "./quantize.js";
+import { constantOperand, int64Values } from "./quantize.js";
 
 const product = (dims: number[]): number => dims.reduce((a, b) => a * b, 1);
 
@@ -25,9 +25,7 @@ export const MIN_SPLIT_ELEMENTS = 1 << 18;
 /** int64 values of an initializer (a Reshape's target shape), or undefined. */
 function intsOf(g: GraphBuilder, name: string): number[] | undefined {
   const t = g.initializers.find((i) => i.name === name);
-  if (!t || t.dims.length !== 1) return undefined;
-  const raw = t.rawData;
-  return Array.from(new BigInt64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)), Number);
+  return t && t.dims.length === 1 ? int64Values(t) : undefined;
 }
 
 /** Columns [from, to) of a row-major [K, N] matrix. */
@@ -40,7 +38,13 @@ function columns(w: Float32Array, K: number, N: number, from: number, to: number
 /** Rewrite every fused constant-weight projection that is split by columns; returns how many. */
 export function splitConstantProjections(g: GraphBuilder, minElements = MIN_SPLIT_ELEMENTS): number {
   const consumers = new Map<string, NodeProtoInit[]>();
-  for (const n of g.nodes) for (const i of n.input) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  for (const n of g.nodes) {
+    for (const i of n.input) {
+      const list = consumers.get(i);
+      if (list) list.push(n);
+      else consumers.set(i, [n]);
+    }
+  }
   const producer = new Map<string, NodeProtoInit>();
   for (const n of g.nodes) for (const o of n.output) producer.set(o, n);
   const graphOutputs = new Set(g.outputs.map((o) => o.name));

@@ -17,6 +17,12 @@ function floatValues(t: TensorProtoInit): Float32Array {
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
 
+/** Values of an int64 initializer (a Reshape's target shape, a Split's sizes). */
+export function int64Values(t: TensorProtoInit): number[] {
+  const raw = t.rawData;
+  return Array.from(new BigInt64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)), Number);
+}
+
 function transposeHost(data: Float32Array, shape: number[], perm: number[]): Float32Array {
   const outShape = perm.map((p) => shape[p]);
   const inStrides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
@@ -57,8 +63,7 @@ export function constantOperand(g: GraphBuilder, name: string): { data: Float32A
     } else if (node.opType === "Reshape") {
       const target = inits.get(node.input[1]);
       if (!target) return undefined;
-      const raw = target.rawData;
-      shape = Array.from(new BigInt64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)), Number);
+      shape = int64Values(target);
     }
   }
   return { data, shape };
