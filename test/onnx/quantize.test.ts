@@ -14,6 +14,19 @@ beforeAll(async () => {
 });
 
 
+/** An ST stack traced at a random x, its params also as host constants (to bake into an export). */
+async function tracedStack(cfg: { dim: number; heads: number; mlpHidden: number; layers: number }, paramSeed: number, xSeed: number, xShape: number[]) {
+  const params = initSTStack(makeKey(paramSeed), cfg);
+  const [leaves, def] = tree.flatten(params as unknown as JsTree<JArray>);
+  const x = random.normal(random.key(xSeed), xShape);
+  const f = (...args: JArray[]) => stStack(tree.unflatten(def, args.slice(0, -1)) as unknown as STStackParams, args[args.length - 1]);
+  const { jaxpr } = makeJaxpr(f)(...leaves, x);
+  const inputNames = [...leaves.map((_, i) => `p${i}`), "x"];
+  const constants: Record<string, HostTensor<Float32Array>> = {};
+  for (const [i, l] of leaves.entries()) constants[`p${i}`] = (await toHost(l.ref)) as HostTensor<Float32Array>;
+  return { f, leaves: leaves as JArray[], x, jaxpr, inputNames, constants };
+}
+
 describe("quantizeColumns", () => {
   it("scales each column by its max |w| / 127 and rounds", () => {
     const w = Float32Array.from([1, -0.5, -2, 0.25, 0.5, 0]); // K=3, N=2, row-major
@@ -61,14 +74,8 @@ describe("int8 MLP", () => {
 
 describe("int8 ST stack", () => {
   it("stays within 2% relative RMS error of fp32 with every projection quantized", async () => {
-    const params = initSTStack(makeKey(8), { dim: 64, heads: 2, mlpHidden: 256, layers: 2 });
-    const [leaves, def] = tree.flatten(params as unknown as JsTree<JArray>);
-    const x = random.normal(random.key(9), [1, 4, 16, 64]);
-    const f = (...args: JArray[]) => stStack(tree.unflatten(def, args.slice(0, -1)) as unknown as STStackParams, args[args.length - 1]);
-    const { jaxpr } = makeJaxpr(f)(...leaves, x);
-    const inputNames = [...leaves.map((_, i) => `p${i}`), "x"];
-    const constants: Record<string, HostTensor<Float32Array>> = {};
-    for (const [i, l] of leaves.entries()) constants[`p${i}`] = (await toHost(l)) as HostTensor<Float32Array>;
+    const { leaves, x, jaxpr, inputNames, constants } = await tracedStack({ dim: 64, heads: 2, mlpHidden: 256, layers: 2 }, 8, 9, [1, 4, 16, 64]);
+    for (const l of leaves) l.dispose();
     const models = {
       fp32: exportJaxpr(jaxpr, { inputNames, constants }),
       int8: exportJaxpr(jaxpr, { inputNames, constants, quantize: "int8" }),
@@ -94,14 +101,7 @@ describe("int8 ST stack", () => {
 
 describe("fused projections of constant weights", () => {
   it("become one MatMul per piece (no Split), with the same outputs", async () => {
-    const params = initSTStack(makeKey(11), { dim: 32, heads: 2, mlpHidden: 64, layers: 1 });
-    const [leaves, def] = tree.flatten(params as unknown as JsTree<JArray>);
-    const x = random.normal(random.key(12), [1, 3, 8, 32]);
-    const f = (...args: JArray[]) => stStack(tree.unflatten(def, args.slice(0, -1)) as unknown as STStackParams, args[args.length - 1]);
-    const { jaxpr } = makeJaxpr(f)(...leaves, x);
-    const inputNames = [...leaves.map((_, i) => `p${i}`), "x"];
-    const constants: Record<string, HostTensor<Float32Array>> = {};
-    for (const [i, l] of leaves.entries()) constants[`p${i}`] = (await toHost(l.ref)) as HostTensor<Float32Array>;
+    const { f, leaves, x, jaxpr, inputNames, constants } = await tracedStack({ dim: 32, heads: 2, mlpHidden: 64, layers: 1 }, 11, 12, [1, 3, 8, 32]);
     const baked = exportJaxpr(jaxpr, { inputNames, constants, minSplitElements: 0 });
     const small = exportJaxpr(jaxpr, { inputNames, constants }); // 24 tokens × 96: below the default size
     const asInputs = exportJaxpr(jaxpr, { inputNames });
