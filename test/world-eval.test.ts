@@ -246,7 +246,7 @@ describe("eval world", () => {
 
   it("`worldkit eval world --json` prints the numbers; true actions need a matching dataset", async () => {
     const log = vi.spyOn(console, "log").mockImplementation(() => {});
-    const code = await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--json", "--quick", "--skip-timing", "--starts", "1", "--split", "all"]);
+    const code = await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--json", "--quick", "--skip-timing", "--starts", "1", "--split", "all", "--gravity-samples", "3"]);
     const out = log.mock.calls.map((c) => String(c[0])).find((l) => l.startsWith("{"));
     log.mockRestore();
     expect(code).toBe(0);
@@ -255,7 +255,12 @@ describe("eval world", () => {
     expect(r.starts).toBe(1);
     expect(r.episodes).toBe(openDataset(join(dir, "plat")).manifest.episodes.length); // --split all
     expect(r.step_ms_ratio_10k).toBeNull();
+    // Every scored gravity case drew --gravity-samples next frames.
+    const g = r.gravity_detail;
+    expect(g.lower + g.higher + g.same).toBe(3 * g.cases);
     const err = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--gravity-samples", "0"])).not.toBe(0);
+    expect(err.mock.calls.map((c) => String(c[0])).join("\n")).toMatch(/--gravity-samples must be ≥ 1/);
     expect(await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--split", "test"])).not.toBe(0);
     expect(err.mock.calls.map((c) => String(c[0])).join("\n")).toMatch(/--split must be val, all or train/);
     err.mockRestore();

@@ -202,6 +202,9 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
   } else {
     const request = inFlight.shift();
     if (request === "prompt") restoreStatus();
+    // Ask for the next frame first, so the worker computes it while this one is drawn; waiting
+    // for the next animation frame would idle the worker for up to a display refresh (16 ms).
+    playOn();
     draw(m.rgb, m.depth);
     if (m.code !== null) {
       steps++;
@@ -211,9 +214,6 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     const parts = m.parts ? Object.entries(m.parts).map(([k, v]) => `${k} ${v.toFixed(0)}`) : [];
     $("ms").textContent = `step ${m.ms.toFixed(1)} ms${parts.length ? ` (${parts.join(", ")})` : ""}`;
     $("last").textContent = labelOf(m.code, request);
-    // Ask for the next frame now rather than at the next animation frame: waiting for it would
-    // idle the worker for up to a display refresh (16 ms) per step.
-    playOn();
   }
 };
 worker.onerror = (e) => showError(`the session worker failed: ${e.message}`);
@@ -332,7 +332,7 @@ $<HTMLInputElement>("upload").addEventListener("change", async (e) => {
 
 // ?passes=N: MaskGIT passes per frame (fewer is faster and coarser); the select below sets it.
 // ?backend=jax skips onnxruntime-web; ?int8=0 runs it with fp32 weights (int8 measured 20–30% faster
-// in wasm here, with frames close to fp32's); ?threads=N sets its wasm threads.
+// in wasm here, with frames close to fp32's); ?threads=N sets its wasm threads; ?spin=1 lets them spin.
 const query = new URLSearchParams(location.search);
 send({
   type: "load",
@@ -342,6 +342,7 @@ send({
   backend: query.get("backend") === "jax" ? "jax" : "ort",
   int8: query.get("int8") !== "0",
   threads: Number(query.get("threads")) || undefined,
+  spinning: query.get("spin") === "1",
 });
 $<HTMLSelectElement>("passes").addEventListener("change", (e) => {
   const url = new URL(location.href);

@@ -46,7 +46,7 @@ async function startOrt(bundle: WorldBundle, req: LoadRequest, start: { frames: 
   let s: WorldSession | null = null;
   try {
     const web = await loadWebOrt(req.page, req.threads);
-    s = new WorldSession(bundle.world, { seed, sampleSteps: req.sampleSteps, backend: "ort", ort: web.ort, int8: req.int8 ?? false, threads: web.threads });
+    s = new WorldSession(bundle.world, { seed, sampleSteps: req.sampleSteps, backend: "ort", ort: web.ort, int8: req.int8 ?? false, threads: web.threads, spinning: req.spinning ?? false });
     const first = await s.start(start);
     const backend: Backend = { backend: "onnxruntime-web", device: req.int8 ? "wasm, int8" : "wasm", threads: web.threads, fallback: null };
     return { session: s, first, backend };

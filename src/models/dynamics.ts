@@ -25,7 +25,7 @@ import { freezeDeep } from "../core/config.js";
 import { splitKey } from "../core/keys.js";
 import type { Key } from "../core/keys.js";
 import type { KVCache } from "../nn/attention.js";
-import { initEmbedding } from "../nn/embedding.js";
+import { embed, initEmbedding } from "../nn/embedding.js";
 import type { EmbeddingParams } from "../nn/embedding.js";
 import { initLinear, linear } from "../nn/linear.js";
 import type { LinearParams } from "../nn/linear.js";
@@ -155,17 +155,23 @@ function embedOneHot(p: EmbeddingParams, ids: np.Array): np.Array {
   return np.matmul(flat, p.table).reshape([...shape, dim]); // (M, dim) -> (..., dim)
 }
 
-/** The stack's input x_BTSD. Consumes the embedding params and the inputs. */
+/**
+ * The stack's input x_BTSD. Consumes the embedding params and the inputs. `lookup`: rows by
+ * one-hot × table (differentiable inside jit; the training forward) or by a gather (inference:
+ * exported, a one-hot matmul is as large as an MLP — N × K × D multiply-adds per frame, 3–4 ms
+ * per MaskGIT pass on onnxruntime-web's wasm — and int8 quantisation would round the table).
+ */
 function embedFrames(
   p: Pick<DynamicsParams, "tokenEmbed" | "maskToken_D" | "actionEmbed" | "pos">,
   tokens_BTN: np.Array,
   actions_BT: np.Array,
   mask_BTN: np.Array,
   cfg: DynamicsConfig,
+  lookup: "onehot" | "gather",
 ): np.Array {
   const [B, T, N] = tokens_BTN.shape;
   const D = cfg.dim;
-  const tok_BTND = embedOneHot(p.tokenEmbed, tokens_BTN);
+  const tok_BTND = lookup === "gather" ? embed(p.tokenEmbed, tokens_BTN) : embedOneHot(p.tokenEmbed, tokens_BTN);
   const hidden_BTN1 = mask_BTN.reshape([B, T, N, 1]); // (B,T,N) -> (B,T,N,1)
   let x = np.where(hidden_BTN1, p.maskToken_D.reshape([1, 1, 1, D]), tok_BTND); // (D) -> (1,1,1,D)
   const act_BT1D = embedOneHot(p.actionEmbed, actions_BT).reshape([B, T, 1, D]); // (B,T,D) -> (B,T,1,D)
@@ -185,7 +191,7 @@ function tokenSlots(y_BTSD: np.Array, cfg: DynamicsConfig): np.Array {
 export function dynamicsLogits(p: DynamicsParams, tokens_BTN: np.Array, actions_BT: np.Array, mask_BTN: np.Array, cfg: DynamicsConfig): np.Array {
   checkInputs(tokens_BTN, actions_BT, mask_BTN, cfg, "dynamicsLogits");
   const { stack, head, ...emb } = p;
-  const x = embedFrames(emb, tokens_BTN, actions_BT, mask_BTN, cfg);
+  const x = embedFrames(emb, tokens_BTN, actions_BT, mask_BTN, cfg, "onehot");
   return linear(head, tokenSlots(stStack(stack, x, stackOptions(cfg)), cfg));
 }
 
@@ -209,7 +215,7 @@ export function dynamicsStep(
   const mask_B1N = mask_BN.reshape([B, 1, N]); // (B,N) -> (B,1,N)
   checkInputs(tokens_B1N, actions_B1, mask_B1N, cfg, "dynamicsStep");
   const { stack, head, ...emb } = p;
-  const x = embedFrames(emb, tokens_B1N, actions_B1, mask_B1N, cfg);
+  const x = embedFrames(emb, tokens_B1N, actions_B1, mask_B1N, cfg, "gather");
   const r = stStackStep(stack, x, caches, stackOptions(cfg));
   const logits = linear(head, tokenSlots(r.y_B1ND, cfg));
   return { logits_BNK: logits.reshape([B, N, cfg.codes]), caches: r.caches }; // (B,1,N,K) -> (B,N,K)

@@ -48,6 +48,8 @@ export interface OrtStepperOptions {
   threads?: number;
   /** Execution providers in order of preference (default: the runtime's own, cpu or wasm). */
   executionProviders?: string[];
+  /** Idle intra-op threads spin (default false; session.ts's SessionOptions.spinning). */
+  spinning?: boolean;
 }
 
 type Graph = (...xs: np.Array[]) => np.Array[];
@@ -62,7 +64,7 @@ async function compile(f: Graph, examples: np.Array[], opts: OrtStepperOptions):
   tree.dispose(examples);
   const model = exportJaxpr(jaxpr, opts.int8 ? { quantize: "int8" } : {});
   jaxpr.dispose();
-  return OrtSession.open(opts.ort, model, { threads: opts.threads, executionProviders: opts.executionProviders, spinning: false });
+  return OrtSession.open(opts.ort, model, { threads: opts.threads, executionProviders: opts.executionProviders, spinning: opts.spinning ?? false });
 }
 
 /** Run a session on host tensors fed in graph input order; outputs in graph output order. */

@@ -64,6 +64,13 @@ export interface SessionOptions {
   ort?: OrtModule;
   /** onnxruntime execution providers in order of preference (ort backend). Default: the runtime's own. */
   executionProviders?: string[];
+  /**
+   * Whether onnxruntime's idle intra-op threads spin (ort backend, threads > 1). Default false:
+   * in Node at 2 threads a spinning thread took the core the session's own thread needed
+   * (1.5× slower); onnxruntime-web's wasm threads wake slowly instead, and spinning measured
+   * faster there (the browser player turns it on).
+   */
+  spinning?: boolean;
 }
 
 /**
@@ -156,7 +163,7 @@ export class WorldSession {
   private readonly tok: TokenizerParams;
   private readonly codebook: np.Array;
   private readonly dyn: DynamicsParams;
-  private readonly opts: Required<Omit<SessionOptions, "threads" | "ort" | "executionProviders">> & Pick<SessionOptions, "threads" | "ort" | "executionProviders">;
+  private readonly opts: Required<Omit<SessionOptions, "threads" | "ort" | "executionProviders" | "spinning">> & Pick<SessionOptions, "threads" | "ort" | "executionProviders" | "spinning">;
   private readonly schedule: number[];
   private stepper: FrameStepper | null = null;
   private started: FramesInput | null = null;
@@ -310,7 +317,7 @@ export class WorldSession {
       if (!ort) {
         ort = ((await import(/* @vite-ignore */ NODE_RUNTIME_MODULE)) as { nodeOrt: OrtModule }).nodeOrt;
       }
-      this.stepper = new OrtStepper(parts, { ...common, ort, int8: o.int8, threads, executionProviders: o.executionProviders });
+      this.stepper = new OrtStepper(parts, { ...common, ort, int8: o.int8, threads, executionProviders: o.executionProviders, spinning: o.spinning });
     }
     return this.stepper;
   }
