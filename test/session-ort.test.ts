@@ -85,7 +85,8 @@ describe("WorldSession on onnxruntime", () => {
     }
     await settle();
     expect(liveBuffers()).toBe(live);
-    expect(new Set(lengths.slice(3))).toEqual(new Set([JSON.stringify({ dynamics: 3, decoder: 2 })]));
+    // onnxruntime's caches have a fixed length, each window less one (timeWindow 3, decoderWindow 2).
+    expect(new Set(lengths.slice(3))).toEqual(new Set([JSON.stringify({ dynamics: 2, decoder: 1 })]));
     const t = s.timings()!;
     expect(Object.keys(t).sort()).toEqual(["decode", "sample"]);
     s.dispose();

@@ -68,6 +68,14 @@ export interface KVCache {
    * computed once instead of once per step. Used only by RoPE attention with one new position.
    */
   kRot?: np.Array;
+  /**
+   * Optional: which past positions hold a real entry, as an additive (S_past) mask, 0 = real,
+   * −Infinity = an empty slot. A cache of a fixed length with its empty slots first (the oldest
+   * positions) lets one compiled graph serve every cache length (session-ort.ts); masked slots
+   * get probability exactly 0, so the result equals the unpadded cache's. Used only with one new
+   * position (the frame-by-frame step); the returned cache does not carry it.
+   */
+  pastMask?: np.Array;
 }
 
 export interface AttentionOptions {
@@ -175,6 +183,7 @@ export function attentionCached(
 ): { y_BSD: np.Array; cache: KVCache } {
   const proj = project(p, x_BSD, opts.eps ?? RMS_NORM_EPS);
   if (cache && proj.q.shape[2] === 1 && opts.mask === undefined) return attendOne(p.wo, proj, cache, opts);
+  if (cache?.pastMask) throw new Error("attentionCached: a cache with pastMask (padded) takes one new position and no mask");
   cache?.kRot?.dispose();
   let k = proj.k;
   let v = proj.v;
@@ -211,7 +220,11 @@ function attendOne(wo: np.Array, proj: { q: np.Array; k: np.Array; v: np.Array }
     cache.kRot?.dispose();
     kPast = cache.k.ref;
   }
-  const sPast = q.ref.mul(kPast).sum(-1); // (B,H,1,Dh)·(B,H,Sp,Dh) -> (B,H,Sp)
+  let sPast = q.ref.mul(kPast).sum(-1); // (B,H,1,Dh)·(B,H,Sp,Dh) -> (B,H,Sp)
+  if (cache.pastMask) {
+    if (cache.pastMask.shape.join() !== String(Sp)) throw new Error(`attention: pastMask [${cache.pastMask.shape}] does not match the cache's ${Sp} positions`);
+    sPast = sPast.add(cache.pastMask);
+  }
   const sNew = q.mul(kNew).sum(-1); // (B,H,1,Dh)·(B,H,1,Dh) -> (B,H,1)
   const probs = maskedSoftmax(np.concatenate([sPast, sNew], -1)); // (B,H,Sp+1)
   const [pPast, pNew] = np.split(probs, [Sp], -1);
@@ -243,5 +256,6 @@ export function trimCache(cache: KVCache, keep: number): KVCache {
   if (!Number.isInteger(keep) || keep < 0) throw new Error(`trimCache: keep must be a non-negative integer, got ${keep}`);
   if (keep >= S) return cache;
   if (cache.kRot) throw new Error("trimCache: a prepared cache (with kRot) is trimmed by prepareCache, not after");
-  return { k: cache.k.slice([], [], [S - keep, S]), v: cache.v.slice([], [], [S - keep, S]) };
+  const mask = cache.pastMask ? { pastMask: cache.pastMask.slice([S - keep, S]) } : {};
+  return { k: cache.k.slice([], [], [S - keep, S]), v: cache.v.slice([], [], [S - keep, S]), ...mask };
 }

@@ -4,27 +4,34 @@
  * (`ort`: onnxruntime-node in Node, onnxruntime-web in the browser player's worker); nothing here
  * imports either, so the web bundle reaches this file without the native addon.
  *
- * Three graph families, each traced with makeJaxpr and exported once per input cache length
- * (caches grow until their window, then stay there: at most timeWindow + 1 and decoderWindow + 1
- * variants each), compiled on first use:
+ * Three graph families, each traced with makeJaxpr and exported once, compiled on first use.
+ * Every cache has a fixed length, its window less one (timeWindow − 1 frames for the dynamics,
+ * decoderWindow − 1 for the decoder), with the empty slots first and an additive mask input
+ * (0 = a real frame, −Infinity = empty; attention.ts `pastMask`) that says which are real, so one
+ * graph of each family serves every step. (One graph per cache length instead compiled 4–8
+ * graphs while a session started and its context filled: in the browser player each took
+ * ~0.6 s, which the first steps of a session spent frozen.) Masked slots get probability exactly
+ * 0, so the frames equal the unpadded computation's (test/session-ort.test.ts).
  *
  * - sample: every MaskGIT pass of a new frame, then the commit pass with the final tokens, in one
- *   graph: (action, caches, uniforms per pass) → (tokens, caches with the frame appended). One
- *   call per step instead of a host round trip per pass; the sampling is sampling.ts's.
+ *   graph: (action, mask, caches, uniforms per pass) → (tokens, caches with the frame appended
+ *   and the oldest slot dropped). One call per step instead of a host round trip per pass; the
+ *   sampling is sampling.ts's.
  * - commit: a frame with known tokens (the start's context frames) → caches.
- * - decode: the tokenizer decoder's step (frame-decoder.ts) → pixels and its caches.
+ * - decode: the tokenizer decoder's step (frame-decoder.ts): (tokens, mask, caches) → pixels and
+ *   its caches.
  *
  * The params, codebook included, are closed over while tracing, so they are the graph's
  * constants: nothing is copied per call but the caches, and int8 quantisation (which applies to
  * MatMuls with a constant weight, src/onnx/quantize.ts) sees them. Caches live on the host as
- * onnxruntime's own output buffers and are fed straight back; the first frame has none, so
- * length 0 is a variant without cache inputs.
+ * onnxruntime's own output buffers and are fed straight back (zeros before the first frame).
  *
  * Dimension keys: N tokens per frame · K codebook size · S cached frames · H heads · Dh head width.
  */
 import { makeJaxpr, np, tree } from "../core/jax.js";
 import { keep } from "../core/refs.js";
 import type { KVCache } from "../nn/attention.js";
+import { trimCache } from "../nn/attention.js";
 import { boolArray, dynamicsStep, prepareDynamicsCaches, slotsPerFrame } from "../models/dynamics.js";
 import type { DynamicsParams } from "../models/dynamics.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
@@ -54,9 +61,37 @@ export interface OrtStepperOptions {
 
 type Graph = (...xs: np.Array[]) => np.Array[];
 
-/** Flat [k0, v0, k1, v1, ...] ⇄ per-layer caches (inside traced functions). */
-const toCaches = (xs: np.Array[]): KVCache[] => Array.from({ length: xs.length / 2 }, (_, i) => ({ k: xs[2 * i], v: xs[2 * i + 1] }));
-const fromCaches = (cs: KVCache[]): np.Array[] => cs.flatMap((c) => [c.k, c.v]);
+/**
+ * Flat [k0, v0, k1, v1, ...] → per-layer caches sharing the slot mask (inside traced functions;
+ * consumes the arrays and the mask).
+ */
+function toCaches(xs: np.Array[], mask_S: np.Array): KVCache[] {
+  const caches = Array.from({ length: xs.length / 2 }, (_, i) => ({ k: xs[2 * i], v: xs[2 * i + 1], pastMask: mask_S.ref }));
+  mask_S.dispose();
+  return caches;
+}
+/** Per-layer caches with a new frame appended → flat, the oldest slot dropped so the length stays `slots`. */
+const fromCaches = (cs: KVCache[], slots: number): np.Array[] => cs.map((c) => trimCache(c, slots)).flatMap((c) => [c.k, c.v]);
+
+/** A cache of `slots` frames: the slot mask (additive: −Infinity for the empty slots, which come first) and zeros. */
+interface HostCache {
+  slots: number;
+  /** Real frames held (≤ slots). */
+  frames: number;
+  tensors: HostTensor[];
+}
+
+function emptyCache(slots: number, layers: number, N: number, heads: number, headDim: number): HostCache {
+  const tensor = (): HostTensor => ({ data: new Float32Array(N * heads * slots * headDim), shape: [N, heads, slots, headDim] });
+  return { slots, frames: 0, tensors: Array.from({ length: 2 * layers }, tensor) };
+}
+
+function slotMask(c: HostCache): HostTensor {
+  return { data: Float32Array.from({ length: c.slots }, (_, i) => (i < c.slots - c.frames ? -Infinity : 0)), shape: [c.slots] };
+}
+
+/** The cache after a graph call appended one frame: its new tensors, one more real frame (up to the slots). */
+const advanced = (c: HostCache, tensors: HostTensor[]): HostCache => ({ slots: c.slots, frames: Math.min(c.frames + 1, c.slots), tensors });
 
 /** Trace `f` at `examples` (disposed here), export and open an onnxruntime session. */
 async function compile(f: Graph, examples: np.Array[], opts: OrtStepperOptions): Promise<OrtSession> {
@@ -79,8 +114,8 @@ const int32 = (data: Int32Array): HostTensor => ({ data, shape: [1, data.length]
 const actionTensor = (code: number): HostTensor => ({ data: Int32Array.of(code), shape: [1] });
 
 export class OrtStepper implements FrameStepper {
-  private dynCaches: HostTensor[] = [];
-  private decCaches: HostTensor[] = [];
+  private dyn: HostCache;
+  private dec: HostCache;
   private readonly graphs = new Map<string, Promise<OrtSession>>();
   /** Time spent in each graph family since the last `timings()` (ms). */
   private spent = { sample: 0, decode: 0 };
@@ -89,38 +124,45 @@ export class OrtStepper implements FrameStepper {
   constructor(
     private readonly parts: StepperParts,
     private readonly opts: OrtStepperOptions,
-  ) {}
+  ) {
+    const d = parts.dynamicsConfig;
+    for (const [what, w] of [["the dynamics' timeWindow", d.timeWindow], ["decoderWindow", opts.decoderWindow]] as const) {
+      if (!Number.isInteger(w) || w < 2) throw new Error(`session-ort.ts: ${what} must be an integer ≥ 2 (the caches hold it less one frame), got ${w}`);
+    }
+    this.dyn = this.emptyDynamics();
+    this.dec = this.emptyDecoder();
+  }
 
   cacheFrames(): { dynamics: number; decoder: number } {
-    return { dynamics: this.dynCaches[0]?.shape[2] ?? 0, decoder: this.decCaches[0]?.shape[2] ?? 0 };
+    return { dynamics: this.dyn.frames, decoder: this.dec.frames };
   }
 
   clear(): void {
-    this.dynCaches = [];
-    this.decCaches = [];
+    this.dyn = this.emptyDynamics();
+    this.dec = this.emptyDecoder();
   }
 
   async commit(tokens: Int32Array, code: number): Promise<void> {
-    const g = await this.graph("commit", this.cacheFrames().dynamics);
-    this.dynCaches = await runHost(g, [int32(tokens), actionTensor(code), ...this.dynCaches]);
+    const g = await this.graph("commit");
+    this.dyn = advanced(this.dyn, await runHost(g, [int32(tokens), actionTensor(code), slotMask(this.dyn), ...this.dyn.tensors]));
   }
 
   async sample(code: number, uniforms: Float32Array | null): Promise<Int32Array> {
     const t1 = performance.now();
     const N = this.parts.dynamicsConfig.tokensPerFrame;
     const noise: HostTensor[] = this.opts.schedule.flatMap((_, i) => (uniforms ? [{ data: uniforms.slice(i * N, (i + 1) * N), shape: [1, N] }] : []));
-    const g = await this.graph("sample", this.cacheFrames().dynamics);
-    const [tokens, ...caches] = await runHost(g, [actionTensor(code), ...this.dynCaches, ...noise]);
-    this.dynCaches = caches;
+    const g = await this.graph("sample");
+    const [tokens, ...caches] = await runHost(g, [actionTensor(code), slotMask(this.dyn), ...this.dyn.tensors, ...noise]);
+    this.dyn = advanced(this.dyn, caches);
     this.spent.sample += performance.now() - t1;
     return tokens.data as Int32Array;
   }
 
   async decode(tokens: Int32Array): Promise<Float32Array> {
     const t0 = performance.now();
-    const g = await this.graph("decode", this.cacheFrames().decoder);
-    const [x, ...caches] = await runHost(g, [int32(tokens), ...this.decCaches]);
-    this.decCaches = caches;
+    const g = await this.graph("decode");
+    const [x, ...caches] = await runHost(g, [int32(tokens), slotMask(this.dec), ...this.dec.tensors]);
+    this.dec = advanced(this.dec, caches);
     this.spent.decode += performance.now() - t0;
     return x.data as Float32Array;
   }
@@ -138,67 +180,76 @@ export class OrtStepper implements FrameStepper {
     for (const s of sessions) if (s.status === "fulfilled") await s.value.dispose();
   }
 
-  /** The graph of a family at an input cache length, compiled on first use. */
-  private graph(family: "sample" | "commit" | "decode", frames: number): Promise<OrtSession> {
-    const id = `${family}:${frames}`;
-    let g = this.graphs.get(id);
+  private emptyDynamics(): HostCache {
+    const d = this.parts.dynamicsConfig;
+    return emptyCache(d.timeWindow - 1, d.layers, slotsPerFrame(d), d.heads, d.dim / d.heads);
+  }
+
+  private emptyDecoder(): HostCache {
+    const c = this.parts.tokenizerConfig;
+    return emptyCache(this.opts.decoderWindow - 1, c.decoderLayers, (c.height / c.patch) * (c.width / c.patch), c.heads, c.dim / c.heads);
+  }
+
+  /** The graph of a family, compiled on first use. */
+  private graph(family: "sample" | "commit" | "decode"): Promise<OrtSession> {
+    let g = this.graphs.get(family);
     if (!g) {
-      g = family === "decode" ? this.compileDecode(frames) : this.compileDynamics(family, frames);
-      this.graphs.set(id, g);
+      g = family === "decode" ? this.compileDecode() : this.compileDynamics(family);
+      this.graphs.set(family, g);
     }
     return g;
   }
 
-  private compileDynamics(family: "sample" | "commit", frames: number): Promise<OrtSession> {
+  private compileDynamics(family: "sample" | "commit"): Promise<OrtSession> {
     const { dynamics, dynamicsConfig: d } = this.parts;
     const N = d.tokensPerFrame;
     const L = d.layers;
+    const S = this.dyn.slots;
     const { schedule, temperature } = this.opts;
-    const pass = (tokens: np.Array, action: np.Array, mask: np.Array, caches: KVCache[] | null) =>
+    const pass = (tokens: np.Array, action: np.Array, mask: np.Array, caches: KVCache[]) =>
       dynamicsStep(keep(dynamics) as DynamicsParams, tokens, action, mask, caches, d);
-    const commit = (tokens_BN: np.Array, action_B: np.Array, caches: KVCache[] | null) => {
+    const commit = (tokens_BN: np.Array, action_B: np.Array, caches: KVCache[]) => {
       const r = pass(tokens_BN, action_B, boolArray(new Uint8Array(N), [1, N]), caches);
       r.logits_BNK.dispose();
-      return fromCaches(r.caches);
+      return fromCaches(r.caches, S);
     };
-    const cacheExamples = cacheShapes(frames, L, slotsPerFrame(d), d.heads, d.dim / d.heads);
+    const cacheExamples = () => [np.zeros([S]), ...cacheShapes(S, L, slotsPerFrame(d), d.heads, d.dim / d.heads)];
     if (family === "commit") {
-      const f: Graph = (tokens, action, ...flat) => commit(tokens, action, frames ? toCaches(flat) : null);
-      return compile(f, [np.zeros([1, N], { dtype: np.int32 }), np.zeros([1], { dtype: np.int32 }), ...cacheExamples], this.opts);
+      const f: Graph = (tokens, action, mask, ...flat) => commit(tokens, action, toCaches(flat, mask));
+      return compile(f, [np.zeros([1, N], { dtype: np.int32 }), np.zeros([1], { dtype: np.int32 }), ...cacheExamples()], this.opts);
     }
     const noisy = temperature > 0;
-    const f: Graph = (action, ...rest) => {
-      const caches = frames ? prepareDynamicsCaches(toCaches(rest.slice(0, 2 * L)), d) : null;
-      const noise = rest.slice(frames ? 2 * L : 0);
+    const f: Graph = (action, mask, ...rest) => {
+      const caches = prepareDynamicsCaches(toCaches(rest.slice(0, 2 * L), mask), d);
+      const noise = rest.slice(2 * L);
       let tokens = np.zeros([1, N], { dtype: np.int32 });
-      let mask = boolArray(new Uint8Array(N).fill(1), [1, N]);
+      let hidden = boolArray(new Uint8Array(N).fill(1), [1, N]);
       schedule.forEach((hiddenAfter, i) => {
-        const r = pass(tokens.ref, action.ref, mask.ref, caches ? (tree.ref(caches as never) as KVCache[]) : null);
+        const r = pass(tokens.ref, action.ref, hidden.ref, tree.ref(caches as never) as KVCache[]);
         tree.dispose(r.caches as never);
-        ({ tokens_BN: tokens, mask_BN: mask } = sessionIteration(r.logits_BNK, tokens, mask, noisy ? noise[i] : null, temperature, hiddenAfter));
+        ({ tokens_BN: tokens, mask_BN: hidden } = sessionIteration(r.logits_BNK, tokens, hidden, noisy ? noise[i] : null, temperature, hiddenAfter));
       });
-      mask.dispose();
+      hidden.dispose();
       return [tokens.ref, ...commit(tokens, action, caches)];
     };
     const noiseExamples = noisy ? schedule.map(() => np.zeros([1, N])) : [];
-    return compile(f, [np.zeros([1], { dtype: np.int32 }), ...cacheExamples, ...noiseExamples], this.opts);
+    return compile(f, [np.zeros([1], { dtype: np.int32 }), ...cacheExamples(), ...noiseExamples], this.opts);
   }
 
-  private compileDecode(frames: number): Promise<OrtSession> {
+  private compileDecode(): Promise<OrtSession> {
     const { tokenizer, codebook_KD, tokenizerConfig: c } = this.parts;
     const N = (c.height / c.patch) * (c.width / c.patch);
     const window = this.opts.decoderWindow;
-    const f: Graph = (tokens, ...flat) => {
-      const r = decodeFrameStep(keep(decoderHalf(tokenizer as TokenizerParams)), codebook_KD.ref, tokens, frames ? toCaches(flat) : null, c as TokenizerConfig, window);
-      return [r.x_BHWC, ...fromCaches(r.caches)];
+    const S = this.dec.slots;
+    const f: Graph = (tokens, mask, ...flat) => {
+      const r = decodeFrameStep(keep(decoderHalf(tokenizer as TokenizerParams)), codebook_KD.ref, tokens, toCaches(flat, mask), c as TokenizerConfig, window);
+      return [r.x_BHWC, ...fromCaches(r.caches, S)];
     };
-    const cacheExamples = cacheShapes(frames, c.decoderLayers, N, c.heads, c.dim / c.heads);
-    return compile(f, [np.zeros([1, N], { dtype: np.int32 }), ...cacheExamples], this.opts);
+    return compile(f, [np.zeros([1, N], { dtype: np.int32 }), np.zeros([S]), ...cacheShapes(S, c.decoderLayers, N, c.heads, c.dim / c.heads)], this.opts);
   }
 }
 
-/** Zero caches of `frames` frames for tracing: k and v per layer, (N, H, S, Dh) (none for 0). */
+/** Zero caches of `frames` frames for tracing: k and v per layer, (N, H, S, Dh). */
 function cacheShapes(frames: number, layers: number, N: number, heads: number, headDim: number): np.Array[] {
-  if (frames === 0) return [];
   return Array.from({ length: 2 * layers }, () => np.zeros([N, heads, frames, headDim]));
 }

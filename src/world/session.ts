@@ -87,7 +87,7 @@ export interface FrameStepper {
   sample(code: number, uniforms: Float32Array | null): Promise<Int32Array>;
   /** Decode a frame (H·W·C values in [0, 1]), appending it to the decoder caches. */
   decode(tokens: Int32Array): Promise<Float32Array>;
-  /** Frames held by the first layer's cache of each stack. */
+  /** Frames held by the first layer's cache of each stack (real frames, not a padded cache's empty slots). */
   cacheFrames(): { dynamics: number; decoder: number };
   /** Drop the caches (back to no frames). */
   clear(): void;

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { blockUntilReady, grad, initDevice, makeJaxpr, makeKey, np, tree } from "../../src/core/index.js";
 import { startLeakCount } from "../../src/core/leaks.js";
-import { attention, attentionCached, cacheLength, initAttention, maskedSoftmax, trimCache } from "../../src/nn/attention.js";
+import { attention, attentionCached, cacheLength, initAttention, maskedSoftmax, prepareCache, trimCache } from "../../src/nn/attention.js";
 import type { AttentionOptions, AttentionParams, KVCache } from "../../src/nn/attention.js";
 import { blockCausalMask, causalMask, fullMask, maskFromPredicate, slidingCausalMask, toAdditive } from "../../src/nn/masks.js";
 import { expectGradOk, expectNoLeaks, hasNaN, host, maxAbsDiff, randn } from "./util.js";
@@ -258,6 +258,39 @@ describe("attention", () => {
     expect(Array.from(await host(one.k))).toEqual(want);
     one.v.dispose();
     expect(() => trimCache({ k: np.zeros([1, 1, 2, 2]), v: np.zeros([1, 1, 2, 2]) }, -1)).toThrow(/keep/);
+    tree.dispose({ p, x });
+  });
+
+  it("a padded cache (empty slots first, pastMask −Infinity) gives the unpadded cache's outputs, also prepared and trimmed", async () => {
+    const p = initAttention(makeKey(12), { dim: D, heads: H, qkNorm: true });
+    const x = randn(13, [1, 6, D]);
+    await blockUntilReady({ p, x });
+    const slots = 4;
+    const dh = D / H;
+    let plain: KVCache | null = null;
+    let padded: KVCache = { k: np.zeros([1, H, slots, dh]), v: np.zeros([1, H, slots, dh]) };
+    for (let t = 0; t < 6; t++) {
+      const held = Math.min(t, slots);
+      const mask = np.array(Float32Array.from({ length: slots }, (_, i) => (i < slots - held ? -Infinity : 0)));
+      const xt = x.ref.slice([], [t, t + 1]);
+      const a = attentionCached(tree.ref(p), xt.ref, plain, { rope: true });
+      const b = attentionCached(tree.ref(p), xt, { ...padded, pastMask: mask }, { rope: true });
+      expect(maxAbsDiff(await host(b.y_BSD), await host(a.y_BSD))).toBeLessThan(1e-6);
+      plain = trimCache(a.cache, slots);
+      padded = trimCache(b.cache, slots);
+      expect(padded.pastMask).toBeUndefined();
+      // The real frames are the padded cache's newest slots.
+      const real = await host(trimCache({ k: padded.k.ref, v: padded.v.ref }, held + 1 > slots ? slots : held + 1).k);
+      expect(maxAbsDiff(real, await host(plain.k.ref))).toBe(0);
+    }
+    // Prepared (rotated once) and trimmed: the mask travels and is sliced with the slots.
+    const mask = np.array(Float32Array.of(-Infinity, 0, 0, 0));
+    const prepared = prepareCache({ ...padded, pastMask: mask }, 3, true);
+    expect(prepared.pastMask!.shape).toEqual([3]);
+    expect(Array.from(await host(prepared.pastMask!.ref))).toEqual([0, 0, 0]);
+    tree.dispose(prepared as never);
+    if (plain) tree.dispose(plain as never);
+    expect(() => attentionCached(tree.ref(p), x.ref.slice([], [0, 2]), { k: np.zeros([1, H, 2, dh]), v: np.zeros([1, H, 2, dh]), pastMask: np.zeros([2]) }, { rope: true })).toThrow(/pastMask/);
     tree.dispose({ p, x });
   });
 
