@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -17,7 +17,7 @@ import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
 import { getWorld } from "../src/worlds/index.js";
 import { PLATFORMER } from "../src/worlds/platformer.js";
 import type { WorldState } from "../src/worlds/types.js";
-import { fallingTargets, locate, playerTarget, scoreGravity } from "../src/eval/gravity.js";
+import { fallingTargets, gravitySheet, judgeCase, locate, playerTarget, scoreGravity } from "../src/eval/gravity.js";
 import type { GravityCase } from "../src/eval/gravity.js";
 import { TRUE_MAZE_MOVES, centreDepth, isWallStart, loopLeg, mazeMoves, revisitPsnr, truthRoller, wallPenetration } from "../src/eval/maze-eval.js";
 import { quantile } from "../src/eval/timing.js";
@@ -128,6 +128,18 @@ describe("gravity detector", () => {
     expect(v.invisible + v.cases + v.missing).toBe(truth.length);
     expect(v.fraction).toBe(1);
     expect(v.cases).toBe(truth.length - v.invisible - v.missing);
+    // The contact sheet: one row per scored case (at most 24), failing first: 3 + samples tiles
+    // of 64×64 at scale 2 with 2 px gaps.
+    const mixed = withTruth.slice(0, 30).map((c, i) => (i % 2 ? { ...c, samples: [c.start, c.start] } : c));
+    const scored = mixed.filter((c) => judgeCase(c, 64, 64).status === "scored");
+    const png = gravitySheet(mixed, 64, 64)!;
+    expect(Array.from(png.slice(1, 4))).toEqual([80, 78, 71]); // "PNG"
+    const view = new DataView(png.buffer, png.byteOffset);
+    const rows = Math.min(24, scored.length);
+    const cols = 3 + Math.max(...scored.map((c) => c.samples.length));
+    expect(view.getUint32(16)).toBe(cols * 128 + (cols + 1) * 2); // IHDR width
+    expect(view.getUint32(20)).toBe(rows * 128 + (rows + 1) * 2); // IHDR height
+    expect(gravitySheet(frozen.slice(0, 0), 64, 64)).toBeNull();
   });
 });
 
@@ -245,8 +257,9 @@ describe("eval world", () => {
   }, 60_000);
 
   it("`worldkit eval world --json` prints the numbers; true actions need a matching dataset", async () => {
+    const sheet = join(dir, "gravity.png");
     const log = vi.spyOn(console, "log").mockImplementation(() => {});
-    const code = await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--json", "--quick", "--skip-timing", "--starts", "1", "--split", "all", "--gravity-samples", "3"]);
+    const code = await main(["eval", "world", "--world", join(dir, "world"), "--data", join(dir, "plat"), "--json", "--quick", "--skip-timing", "--starts", "1", "--split", "all", "--gravity-samples", "3", "--gravity-sheet", sheet]);
     const out = log.mock.calls.map((c) => String(c[0])).find((l) => l.startsWith("{"));
     log.mockRestore();
     expect(code).toBe(0);
@@ -255,6 +268,7 @@ describe("eval world", () => {
     expect(r.starts).toBe(1);
     expect(r.episodes).toBe(openDataset(join(dir, "plat")).manifest.episodes.length); // --split all
     expect(r.step_ms_ratio_10k).toBeNull();
+    expect(existsSync(sheet) || r.notes.some((n: string) => n.startsWith("--gravity-sheet"))).toBe(true);
     // Every scored gravity case drew --gravity-samples next frames.
     const g = r.gravity_detail;
     expect(g.lower + g.higher + g.same).toBe(3 * g.cases);

@@ -41,7 +41,7 @@ const USAGE = `worldkit eval <what> [options]
       and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).
 
   world --world PATH --data DIR [--lam PATH] [--tokenizer PATH] [--starts 8] [--seed 0]
-      [--split val|all|train] [--gravity-samples 4]
+      [--split val|all|train] [--gravity-samples 4] [--gravity-sheet FILE.png]
       [--quick] [--skip-timing] [--backend jax|ort] [--int8] [--threads N]
       [--temperature T] [--sample-steps N] [--json]
       rollouts from 4 held-out context frames with the LAM's actions (default: PATH's
@@ -52,7 +52,8 @@ const USAGE = `worldkit eval <what> [options]
       and wall_penetration (maze3d), step_ms_median, _p99 and _ratio_10k. --split: the
       episodes held out (default val, DIR's val split; all for a dataset generated with new
       seeds). --gravity-samples: next frames sampled per gravity case (a case passes when
-      more of them show the object lower than higher; more samples, less noise). --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
+      more of them show the object lower than higher; more samples, less noise); --gravity-sheet writes them as a PNG, failing cases first
+      (the data's frame and its next, the model's start, its samples). --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
       no timing (it steps the session 10,000 times). --backend (default ort) runs the session
       and its timing; on ort, int8_psnr_drop (horizon-mean PSNR of fp32 minus int8 rollouts) and
       int8_step_ms_median are measured too. --int8 makes the int8 session the main one.
@@ -147,7 +148,7 @@ async function runEvalLam(args: ReturnType<typeof parseArgs>): Promise<number> {
 }
 
 async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number> {
-  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "split", "seed", "gravity-samples", "quick", "skip-timing", "json", ...BACKEND_FLAGS, ...SAMPLING_FLAGS], "eval world");
+  checkFlags(args, ["world", "data", "lam", "tokenizer", "starts", "split", "seed", "gravity-samples", "gravity-sheet", "quick", "skip-timing", "json", ...BACKEND_FLAGS, ...SAMPLING_FLAGS], "eval world");
   const { backend, int8, threads } = backendFlags(args, "eval world");
   const sampling = samplingFlags(args, "eval world");
   const gravitySamples = args.flags["gravity-samples"] === undefined ? undefined : intFlag(args, "gravity-samples", 4);
@@ -162,8 +163,14 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
   try {
     const quick = !!args.flags.quick;
     const timing = args.flags["skip-timing"] ? (false as const) : undefined;
-    const r = await evalWorld(world, ds, { lam, quick, timing, backend, int8, threads, ...sampling, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, samples: gravitySamples, split: splitFlag(args.flags.split), seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
-    if (json) console.log(JSON.stringify(r));
+    const r = await evalWorld(world, ds, { lam, quick, timing, backend, int8, threads, ...sampling, starts: args.flags.starts ? intFlag(args, "starts", 8) : undefined, samples: gravitySamples, gravitySheet: args.flags["gravity-sheet"] !== undefined, split: splitFlag(args.flags.split), seed: intFlag(args, "seed", 0), onProgress: (s) => json || process.stderr.write(`eval world: ${s}\r`) });
+    const { gravity_png: png, ...numbers } = r;
+    const sheet = args.flags["gravity-sheet"];
+    if (sheet !== undefined) {
+      if (png) writeFileSync(sheet, png);
+      else numbers.notes.push(`--gravity-sheet: no scored gravity case, ${sheet} not written`);
+    }
+    if (json) console.log(JSON.stringify(numbers));
     else {
       const f = (v: number | null, d = 2) => (v === null || Number.isNaN(v) ? "n/a" : v.toFixed(d));
       console.log(`world ${r.world} on ${r.data} (${r.env}, ${r.starts} starts from ${r.episodes} episodes, ${r.actions === "lam" ? "LAM" : "true"} actions)`);

@@ -34,6 +34,8 @@ import { DEATH_Y, PLAYER_H, PLAYER_W, VIEW_H } from "../worlds/platformer-level.
 import { BOUNCE_GRAVITY } from "../worlds/bounce.js";
 import { PLATFORMER_ACTIONS, PLATFORMER_GRAVITY } from "../worlds/platformer.js";
 import type { WorldState } from "../worlds/types.js";
+import { tilePng } from "../data/tiles.js";
+import type { Tile } from "../data/tiles.js";
 
 /** Largest L1 distance (0..765) from the reference colour for a pixel to count as the object's. */
 export const COLOUR_TOLERANCE = 80;
@@ -205,38 +207,64 @@ export interface GravityResult {
   same: number;
 }
 
+/** One case's verdict: left out (no visible fall in the data, or the object not found), or its sample counts. */
+export type CaseVerdict = { status: "invisible" | "missing" } | { status: "scored"; lower: number; higher: number; same: number; pass: boolean };
+
+export function judgeCase(c: GravityCase, H: number, W: number): CaseVerdict {
+  if (c.truth) {
+    const a = locate(c.truth.start, H, W, c.target);
+    const b = locate(c.truth.next, H, W, c.target);
+    if (!a || !b || b.y - a.y < VISIBLE_FALL) return { status: "invisible" };
+  }
+  const at = locate(c.start, H, W, c.target);
+  const next = c.samples.map((s) => locate(s, H, W, c.target));
+  if (!at || next.every((n) => n === null)) return { status: "missing" };
+  let lower = 0;
+  let higher = 0;
+  let same = 0;
+  for (const n of next) {
+    const dy = n ? n.y - at.y : 0;
+    if (n && dy > DEAD_ZONE) lower++;
+    else if (n && dy < -DEAD_ZONE) higher++;
+    else same++;
+  }
+  return { status: "scored", lower, higher, same, pass: lower > higher };
+}
+
 /** Score gravity cases (frames H×W). */
 export function scoreGravity(cases: GravityCase[], H: number, W: number): GravityResult {
   const r: GravityResult = { fraction: null, cases: 0, missing: 0, invisible: 0, lower: 0, higher: 0, same: 0 };
   let pass = 0;
   for (const c of cases) {
-    if (c.truth) {
-      const a = locate(c.truth.start, H, W, c.target);
-      const b = locate(c.truth.next, H, W, c.target);
-      if (!a || !b || b.y - a.y < VISIBLE_FALL) {
-        r.invisible++;
-        continue;
-      }
-    }
-    const at = locate(c.start, H, W, c.target);
-    const next = c.samples.map((s) => locate(s, H, W, c.target));
-    if (!at || next.every((n) => n === null)) {
-      r.missing++;
+    const v = judgeCase(c, H, W);
+    if (v.status !== "scored") {
+      if (v.status === "invisible") r.invisible++;
+      else r.missing++;
       continue;
     }
-    let lower = 0;
-    let higher = 0;
-    for (const n of next) {
-      const dy = n ? n.y - at.y : 0;
-      if (n && dy > DEAD_ZONE) lower++;
-      else if (n && dy < -DEAD_ZONE) higher++;
-      else r.same++;
-    }
-    r.lower += lower;
-    r.higher += higher;
+    r.lower += v.lower;
+    r.higher += v.higher;
+    r.same += v.same;
     r.cases++;
-    if (lower > higher) pass++;
+    if (v.pass) pass++;
   }
   r.fraction = r.cases ? pass / r.cases : null;
   return r;
+}
+
+/**
+ * A contact sheet of the scored cases, failing ones first, one row each: the data's frame and
+ * its next frame, the model's decoding of that frame, then its sampled next frames (at most
+ * `maxSamples`). PNG bytes; null when no case was scored.
+ */
+export function gravitySheet(cases: GravityCase[], H: number, W: number, maxRows = 24, maxSamples = 8): Uint8Array | null {
+  const scored = cases.flatMap((c) => {
+    const v = judgeCase(c, H, W);
+    return v.status === "scored" ? [{ c, pass: v.pass }] : [];
+  });
+  if (!scored.length) return null;
+  scored.sort((a, b) => Number(a.pass) - Number(b.pass));
+  const tile = (rgb: Uint8Array): Tile => ({ data: Float32Array.from(rgb, (v) => v / 255), height: H, width: W, channels: 3, show: "rgb" });
+  const rows = scored.slice(0, maxRows).map(({ c }) => [...(c.truth ? [tile(c.truth.start), tile(c.truth.next)] : []), tile(c.start), ...c.samples.slice(0, maxSamples).map(tile)]);
+  return tilePng(rows, 2);
 }

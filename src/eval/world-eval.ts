@@ -38,7 +38,7 @@ import type { LoadedLam } from "../world/lam-io.js";
 import { WorldSession } from "../world/session.js";
 import type { SessionBackend } from "../world/session.js";
 import type { WorldState } from "../worlds/types.js";
-import { fallingTargets, scoreGravity } from "./gravity.js";
+import { fallingTargets, gravitySheet, scoreGravity } from "./gravity.js";
 import type { GravityCase, GravityResult } from "./gravity.js";
 import { isWallStart, loopLeg, mazeMoves, revisitPsnr, wallPenetration } from "./maze-eval.js";
 import type { MazeMoves, WallResult } from "./maze-eval.js";
@@ -85,6 +85,8 @@ export interface WorldEvalOptions {
   starts?: number;
   /** Next-frame samples per gravity case (default 4; quick 2). */
   samples?: number;
+  /** Also draw the gravity cases as a PNG contact sheet (`gravity_png`). */
+  gravitySheet?: boolean;
   /** Seed of the sampling and the random actions. Default 0. */
   seed?: number;
   /** Context frames. Default 4. */
@@ -122,6 +124,8 @@ export interface WorldEvalResult {
    * tokenizer. Well below 1 means the tokenizer hides the falls.
    */
   gravity_tokenizer_bound: number | null;
+  /** With `gravitySheet`: the cases, failing first (data frame, its next, the model's start, samples). */
+  gravity_png?: Uint8Array | null;
   revisit_psnr: number | null;
   wall_penetration: number | null;
   wall_detail: WallResult | null;
@@ -310,6 +314,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
 
     let gravity: GravityResult | null = null;
     let gravityBound: number | null = null;
+    let gravityPng: Uint8Array | null = null;
     if (env === "platformer" || env === "bounce") {
       // More moments than starts: cases without a visible fall in the data are left out (gravity.ts).
       const found = await moments((st) => fallingTargets(env, st, H, W).length > 0, 4 * nStarts);
@@ -337,6 +342,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
         for (const s of samplers) s.dispose();
       }
       gravity = scoreGravity(cases, H, W);
+      if (opts.gravitySheet) gravityPng = gravitySheet(cases, H, W);
       gravityBound = scoreGravity(boundCases, H, W).fraction;
       if (gravity.cases === 0) notes.push(`gravity: ${found.length ? "the object was not found in the generated frames" : "no unsupported, not-rising object in the held-out data"}`);
     } else notes.push(`gravity: not measured on ${env} (platformer and bounce only)`);
@@ -407,6 +413,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       gravity: gravity?.fraction ?? null,
       gravity_detail: gravity,
       gravity_tokenizer_bound: gravityBound,
+      ...(opts.gravitySheet ? { gravity_png: gravityPng } : {}),
       revisit_psnr: revisit,
       wall_penetration: wall?.fraction ?? null,
       wall_detail: wall,
