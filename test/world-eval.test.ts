@@ -6,6 +6,7 @@ import { initDevice, makeKey, tree } from "../src/core/index.js";
 import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
+import { stderr } from "../src/data/image-metrics.js";
 import { DYNAMICS_DEFAULTS, initDynamics } from "../src/models/dynamics.js";
 import { LAM_DEFAULTS, initLam } from "../src/models/lam.js";
 import { TOKENIZER_DEFAULTS, initTokenizer } from "../src/models/tokenizer.js";
@@ -191,6 +192,13 @@ describe("maze tests", () => {
 });
 
 describe("eval world", () => {
+  it("stderr is the sample standard deviation over √n", () => {
+    // mean 5, squared deviations 9+1+1+9 = 20, sample variance 20/3, over n = 4.
+    expect(stderr([2, 4, 6, 8])).toBeCloseTo(Math.sqrt(20 / 3 / 4), 12);
+    expect(stderr([3, 3, 3])).toBe(0);
+    expect(stderr([1])).toBeNaN();
+  });
+
   it("quantile is nearest-rank", () => {
     expect(quantile([5, 1, 4, 2, 3], 0.5)).toBe(3);
     expect(quantile(Array.from({ length: 100 }, (_, i) => i + 1), 0.99)).toBe(99);
@@ -211,6 +219,8 @@ describe("eval world", () => {
     for (const v of r.ssim_t) expect(v).toBeGreaterThanOrEqual(-1), expect(v).toBeLessThanOrEqual(1);
     expect(r.psnr_t4).toBe(r.psnr_t[3]);
     expect(r.delta_psnr_t4).toBeCloseTo(r.psnr_t4 - r.psnr_t4_random, 10);
+    if (r.starts >= 2) expect(r.psnr_t4_stderr).toBeGreaterThanOrEqual(0), expect(r.delta_psnr_t4_stderr).toBeGreaterThanOrEqual(0);
+    else expect(r.psnr_t4_stderr).toBeNaN(); // one start: no spread to measure
     expect(Object.keys(r.drift)).toEqual(["16", "32", "64"]);
     expect(r.drift["16"]).toBe(r.psnr_t[15]);
     expect(r.drift["32"]).toBeGreaterThan(0); // 40-frame episodes: 1 + 4 + 32 fit

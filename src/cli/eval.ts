@@ -175,7 +175,7 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
       const f = (v: number | null, d = 2) => (v === null || Number.isNaN(v) ? "n/a" : v.toFixed(d));
       console.log(`world ${r.world} on ${r.data} (${r.env}, ${r.starts} starts from ${r.episodes} episodes, ${r.actions === "lam" ? "LAM" : "true"} actions)`);
       console.log(`  psnr_t ${r.psnr_t.map((v) => f(v, 1)).join(" ")}`);
-      console.log(`  psnr_t4 ${f(r.psnr_t4)} dB   delta_psnr_t4 ${f(r.delta_psnr_t4)} dB   ssim_t4 ${f(r.ssim_t[3], 3)}`);
+      console.log(`  psnr_t4 ${f(r.psnr_t4)} ± ${f(r.psnr_t4_stderr)} dB   delta_psnr_t4 ${f(r.delta_psnr_t4)} ± ${f(r.delta_psnr_t4_stderr)} dB (± one standard error over the starts)   ssim_t4 ${f(r.ssim_t[3], 3)}`);
       console.log(`  drift ${Object.entries(r.drift).map(([k, v]) => `@${k} ${f(v)}`).join("   ")}`);
       const g = r.gravity_detail;
       const gd = g ? ` (${g.cases} cases, ${g.invisible} without a visible fall left out; samples lower ${g.lower} / higher ${g.higher} / same ${g.same}; through the tokenizer a perfect model scores ${f(r.gravity_tokenizer_bound, 3)})` : "";

@@ -125,3 +125,11 @@ export function ssim(a: Float32Array, b: Float32Array, s: FrameShape): number[] 
 export function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
 }
+
+/** Standard error of the mean: sample standard deviation / √n (NaN below two values). */
+export function stderr(xs: number[]): number {
+  if (xs.length < 2) return Number.NaN;
+  const m = mean(xs);
+  const variance = xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
+  return Math.sqrt(variance / xs.length);
+}

@@ -42,7 +42,7 @@ import { fallingTargets, gravitySheet, scoreGravity } from "./gravity.js";
 import type { GravityCase, GravityResult } from "./gravity.js";
 import { isWallStart, loopLeg, mazeMoves, revisitPsnr, wallPenetration } from "./maze-eval.js";
 import type { MazeMoves, WallResult } from "./maze-eval.js";
-import { mean, psnr, ssim } from "../data/image-metrics.js";
+import { mean, psnr, ssim, stderr } from "../data/image-metrics.js";
 import { timeSession } from "./timing.js";
 import type { TimingResult } from "./timing.js";
 
@@ -113,6 +113,14 @@ export interface WorldEvalResult {
   ssim_t: number[];
   psnr_t4: number;
   psnr_t4_random: number;
+  /**
+   * Standard errors over the starts (sample std / √starts): of psnr_t4, and of delta_psnr_t4
+   * (paired: each start's inferred-action PSNR minus its random-action PSNR). With 16 starts
+   * and temperature 1, psnr_t4 moves by about this much between runs that differ only in the
+   * sampling noise.
+   */
+  psnr_t4_stderr: number;
+  delta_psnr_t4_stderr: number;
   delta_psnr_t4: number;
   /** PSNR at steps 16, 32, 64 (null: no held-out episode long enough). */
   drift: Record<string, number | null>;
@@ -408,6 +416,8 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       ssim_t: ssimAt.map(mean),
       psnr_t4: psnr_t[3],
       psnr_t4_random: mean(random),
+      psnr_t4_stderr: stderr(psnrAt[3]),
+      delta_psnr_t4_stderr: stderr(psnrAt[3].map((v, i) => v - random[i])),
       delta_psnr_t4: psnr_t[3] - mean(random),
       drift,
       gravity: gravity?.fraction ?? null,
