@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { initDevice, makeKey, tree } from "../src/core/index.js";
 import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
@@ -75,6 +75,18 @@ describe("imagine, eval prompt, start({ prompt })", () => {
     expect(r.prompts).toBe(3);
     for (const k of ["theme_accuracy", "count_accuracy", "diversity", "truth_theme_accuracy"]) expect(r[k]).toBeGreaterThanOrEqual(0);
     expect(r.by_guidance.map((g: { guidance: number }) => g.guidance)).toEqual([2, 1]);
+  }, 60_000);
+
+  it("rollout --prompt starts the GIF from the dreamed frame; --prompt with --from is refused", async () => {
+    const gif = join(dir, "prompt.gif");
+    const log = await captureLog(() => main(["rollout", "--world", world, "--prompt", "a night level with two coins", "--actions", "right*3", "--out", gif, "--json", "--backend", "jax"]));
+    const r = JSON.parse(log.trim().split("\n").pop()!);
+    expect(r.frames).toBe(4); // the dreamed start + 3 steps
+    expect(readFileSync(gif).subarray(0, 6).toString()).toBe("GIF89a");
+    const err = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await main(["rollout", "--world", world, "--prompt", "a day level", "--from", data, "--actions", "right", "--out", gif])).not.toBe(0);
+    expect(err.mock.calls.map((c) => String(c[0])).join("\n")).toMatch(/--prompt and --from/);
+    err.mockRestore();
   }, 60_000);
 
   it("a session starts from a prompt and steps on", async () => {

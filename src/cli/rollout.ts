@@ -26,6 +26,8 @@ const USAGE = `worldkit rollout --world PATH --actions A,B,... --out out.gif [op
   --from DATA        take the context frames from DATA's first val episode (else a grey frame)
   --episode ID       ... from this episode id instead
   --context N        context frames (default 2)
+  --prompt TEXT      start from the first frame the world's prompt model dreams from TEXT
+                     (prompt.safetensors; instead of --from)
   --seed N           sampling seed (default 0)
 ${SAMPLING_USAGE}
   --tokenizer RUN    tokenizer to use with a run folder that does not name one
@@ -63,12 +65,14 @@ export const rollout: Command = {
   usage: USAGE,
   async run(argv) {
     const args = parseArgs(argv, ["json", ...BACKEND_SWITCHES]);
-    checkFlags(args, ["world", "actions", "from", "episode", "context", "seed", "tokenizer", "scale", "fps", "out", "json", ...BACKEND_FLAGS, ...SAMPLING_FLAGS], "rollout");
+    checkFlags(args, ["world", "actions", "from", "episode", "context", "prompt", "seed", "tokenizer", "scale", "fps", "out", "json", ...BACKEND_FLAGS, ...SAMPLING_FLAGS], "rollout");
     const backend = backendFlags(args, "rollout");
     const worldPath = requireFlag(args, "world", "rollout");
     const actions = parseActionList(requireFlag(args, "actions", "rollout"));
     const out = requireFlag(args, "out", "rollout");
     const sampling = samplingFlags(args, "rollout");
+    const prompt = args.flags.prompt;
+    if (prompt !== undefined && args.flags.from) throw new UsageError("rollout: --prompt and --from both choose the start; give one");
     await initDevice();
     const world = await loadWorld(worldPath, { tokenizer: args.flags.tokenizer });
     const tc = world.tokenizer.config;
@@ -102,7 +106,7 @@ export const rollout: Command = {
       size = { width: img.width, height: img.height };
       gifFrames.push(img.rgb_HWC);
     };
-    add(await session.start({ frames, count }));
+    add(await session.start(prompt !== undefined ? { prompt, seed: intFlag(args, "seed", 0) } : { frames, count }));
     const json = !!args.flags.json;
     const bar = new Progress({ total: actions.length, label: "rollout", unit: "frame", quiet: json });
     const ms: number[] = [];
