@@ -191,6 +191,11 @@ describe("dynamics", () => {
   it("MaskGIT: the schedule ends at 0; an iteration keeps visible tokens and hides the least confident", async () => {
     expect(maskgitSchedule(16, 4)).toEqual([14, 11, 6, 0]);
     expect(maskgitSchedule(16, 1)).toEqual([0]);
+    // geometric: N^(1 − (i+1)/steps), strictly decreasing while above 0.
+    expect(maskgitSchedule(256, 4, "geometric")).toEqual([64, 16, 4, 0]);
+    expect(maskgitSchedule(256, 2, "geometric")).toEqual([16, 0]);
+    expect(maskgitSchedule(256, 4, "cosine")).toEqual([236, 181, 97, 0]);
+    expect(() => maskgitSchedule(16, 4, "linear" as never)).toThrow(/cosine or geometric/);
     // 4 tokens, K = 3; token 0 visible; hidden tokens' confidence: 1 high, 2 low, 3 middle.
     const l = [[0, 0, 0], [9, 0, 0], [0, 0.1, 0], [0, 0, 3]];
     const r = maskgitIteration(

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { initDevice, np, tree } from "../src/core/index.js";
 import { liveBuffers, settle, startLeakCount } from "../src/core/leaks.js";
 import type { ParamTree } from "../src/core/tree-names.js";
@@ -113,6 +113,24 @@ describe("WorldSession", () => {
     const a = await run(7);
     expect(await run(7)).toEqual(a);
     expect(await run(8)).not.toEqual(a);
+  });
+
+  it("sampleSchedule: geometric is seeded too and samples differently from cosine; a bad --sample-schedule is refused", async () => {
+    const run = async (sampleSchedule: "cosine" | "geometric") => {
+      const s = new WorldSession(world, { seed: 3, temperature: 1, sampleSteps: 4, sampleSchedule });
+      await s.start({ frames: frames(2, 4), count: 2 });
+      const out: number[] = [];
+      for (const a of [0, 1, 2]) out.push(...(await s.step(a)).tokens);
+      s.dispose();
+      return out;
+    };
+    const geo = await run("geometric");
+    expect(await run("geometric")).toEqual(geo);
+    expect(await run("cosine")).not.toEqual(geo);
+    const err = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await main(["rollout", "--world", "nowhere", "--actions", "0", "--out", "x.gif", "--sample-schedule", "linear"])).not.toBe(0);
+    expect(err.mock.calls.map((c) => String(c[0])).join("\n")).toMatch(/--sample-schedule must be cosine or geometric/);
+    err.mockRestore();
   });
 
   it("stays bounded over a long run: cache lengths and live buffers are flat", async () => {

@@ -4,6 +4,8 @@
  * weights: onnxruntime-node is installed with worldkit and is 4–6× faster than jax-js's wasm
  * kernels here, and its int8 matmuls another ~1.3× (bench/RESULTS.md, models/default/README.md).
  */
+import { SCHEDULE_KINDS } from "../models/maskgit.js";
+import type { MaskgitScheduleKind } from "../models/maskgit.js";
 import type { SessionBackend } from "../world/session.js";
 import { intFlag, UsageError } from "./args.js";
 import type { parseArgs } from "./args.js";
@@ -34,14 +36,17 @@ export function backendFlags(args: ReturnType<typeof parseArgs>, command: string
   return { backend, int8, threads };
 }
 
-export const SAMPLING_FLAGS = ["temperature", "sample-steps"];
+export const SAMPLING_FLAGS = ["temperature", "sample-steps", "sample-schedule"];
 
 export const SAMPLING_USAGE = `  --temperature T    MaskGIT sampling temperature (0 = greedy; default: the world's dynamics config)
-  --sample-steps N   MaskGIT passes per frame (default: the world's dynamics config)`;
+  --sample-steps N   MaskGIT passes per frame (default: the world's dynamics config)
+  --sample-schedule S  cosine | geometric: how the hidden tokens shrink over the passes
+                     (geometric leaves the uncertain few for several passes; default: the world's)`;
 
 export interface SamplingChoice {
   temperature?: number;
   sampleSteps?: number;
+  sampleSchedule?: MaskgitScheduleKind;
 }
 
 /** `--temperature` and `--sample-steps`: the session's sampling settings (undefined = the world's). */
@@ -56,6 +61,11 @@ export function samplingFlags(args: ReturnType<typeof parseArgs>, command: strin
     const n = intFlag(args, "sample-steps", 0);
     if (n < 1) throw new UsageError(`worldkit ${command}: --sample-steps must be ≥ 1, got ${n}`);
     out.sampleSteps = n;
+  }
+  const kind = args.flags["sample-schedule"];
+  if (kind !== undefined) {
+    if (!SCHEDULE_KINDS.includes(kind as MaskgitScheduleKind)) throw new UsageError(`worldkit ${command}: --sample-schedule must be ${SCHEDULE_KINDS.join(" or ")}, got "${kind}"`);
+    out.sampleSchedule = kind as MaskgitScheduleKind;
   }
   return out;
 }

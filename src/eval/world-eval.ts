@@ -21,6 +21,7 @@
  * int8_psnr_drop is the horizon-mean PSNR of the fp32 rollouts minus that of the int8 ones, and
  * int8_step_ms_median the int8 session's median step (with timing on).
  */
+import type { MaskgitScheduleKind } from "../models/maskgit.js";
 import { dirname } from "node:path";
 import { jit, np, tree } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
@@ -106,6 +107,8 @@ export interface WorldEvalOptions {
   temperature?: number;
   /** MaskGIT passes per frame (default: the dynamics config's). */
   sampleSteps?: number;
+  /** MaskGIT schedule (default: the dynamics config's). */
+  sampleSchedule?: MaskgitScheduleKind;
 }
 
 export interface WorldEvalResult {
@@ -248,7 +251,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
   const codes = new ActionCodes(lam, dc.actions, Math.max(2, opts.lamChunk ?? 4), depthInv, names);
   const backend = opts.backend ?? "ort";
   const int8 = !!opts.int8;
-  const sessionOpts = { backend, int8, threads: opts.threads, temperature: opts.temperature, sampleSteps: opts.sampleSteps };
+  const sessionOpts = { backend, int8, threads: opts.threads, temperature: opts.temperature, sampleSteps: opts.sampleSteps, sampleSchedule: opts.sampleSchedule };
   const session = new WorldSession(world, { seed, ...sessionOpts });
   const roll = sessionRoller(session);
 

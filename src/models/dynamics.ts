@@ -21,6 +21,7 @@
  * D width · K codebook size · A latent actions.
  */
 import { lax, np } from "../core/jax.js";
+import type { MaskgitScheduleKind } from "./maskgit.js";
 import { freezeDeep } from "../core/config.js";
 import { splitKey } from "../core/keys.js";
 import type { Key } from "../core/keys.js";
@@ -70,6 +71,8 @@ export interface DynamicsConfig {
   actionDropout: number;
   /** MaskGIT iterations per generated frame (the session's default). */
   sampleSteps: number;
+  /** How the hidden tokens shrink over those iterations (maskgit.ts; the session's default). */
+  sampleSchedule: MaskgitScheduleKind;
   /** Sampling temperature (the session's default; 0 = greedy). */
   temperature: number;
 }
@@ -88,6 +91,7 @@ export const DYNAMICS_DEFAULTS: Readonly<DynamicsConfig> = freezeDeep({
   maskRateMax: 1,
   actionDropout: 0.1,
   sampleSteps: 4,
+  sampleSchedule: "cosine",
   temperature: 1,
 });
 

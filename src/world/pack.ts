@@ -8,6 +8,7 @@
  *   start.safetensors     a few held-out frames to start playing from
  *   README.md             what it was trained on and its measured metrics (written by the caller)
  */
+import type { MaskgitScheduleKind } from "../models/maskgit.js";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -40,7 +41,7 @@ export interface PackOptions {
   /** Output folder (created). */
   out: string;
   /** The world's play-time sampling defaults, stored in its dynamics config (default: the run's). */
-  sampling?: { temperature?: number; sampleSteps?: number };
+  sampling?: { temperature?: number; sampleSteps?: number; sampleSchedule?: MaskgitScheduleKind };
   /** Free-form provenance to record in config.json (datasets, seeds, commands). */
   trainedOn?: Record<string, unknown>;
 }

@@ -30,6 +30,7 @@ import { np, tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { maskgitSchedule } from "../models/maskgit.js";
+import type { MaskgitScheduleKind } from "../models/maskgit.js";
 import { tokenize } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import { JaxStepper } from "./session-jax.js";
@@ -48,6 +49,8 @@ export interface SessionOptions {
   seed?: number;
   /** MaskGIT passes per frame. Default: the dynamics config's `sampleSteps`. */
   sampleSteps?: number;
+  /** How the hidden tokens shrink over the passes (maskgit.ts). Default: the dynamics config's `sampleSchedule`. */
+  sampleSchedule?: MaskgitScheduleKind;
   /** Sampling temperature (0 = greedy). Default: the dynamics config's `temperature`. */
   temperature?: number;
   /** Frames the tokenizer decoder attends to (its training clip length). Default 4. */
@@ -182,12 +185,12 @@ export class WorldSession {
     this.actionMap = world.actionMap;
     const d = this.dynamicsConfig;
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as SessionOptions;
-    this.opts = { seed: 0, sampleSteps: d.sampleSteps, temperature: d.temperature, decoderWindow: 4, jit: true, backend: inNode() ? "ort" : "jax", int8: false, ...given };
+    this.opts = { seed: 0, sampleSteps: d.sampleSteps, sampleSchedule: d.sampleSchedule, temperature: d.temperature, decoderWindow: 4, jit: true, backend: inNode() ? "ort" : "jax", int8: false, ...given };
     this.backend = this.opts.backend;
     if (this.backend !== "jax" && this.backend !== "ort") throw new Error(`session: backend must be "jax" or "ort", got "${String(this.backend)}"`);
     if (this.opts.int8 && this.backend !== "ort") throw new Error("session: int8 needs the ort backend (jax-js has no int8 path)");
     if (this.backend === "ort" && !inNode() && !this.opts.ort) throw new Error("session: the ort backend outside Node needs an onnxruntime module (options.ort: onnxruntime-web), or use backend \"jax\"");
-    this.schedule = maskgitSchedule(d.tokensPerFrame, this.opts.sampleSteps);
+    this.schedule = maskgitSchedule(d.tokensPerFrame, this.opts.sampleSteps, this.opts.sampleSchedule);
     this.tok = keep(world.tokenizer.params);
     this.codebook = world.tokenizer.codebook_KD.ref;
     this.dyn = keep(world.dynamics.params);
