@@ -52,8 +52,10 @@ const USAGE = `worldkit eval <what> [options]
       and wall_penetration (maze3d), step_ms_median, _p99 and _ratio_10k. --split: the
       episodes held out (default val, DIR's val split; all for a dataset generated with new
       seeds). --gravity-samples: next frames sampled per gravity case (a case passes when
-      more of them show the object lower than higher; more samples, less noise); --gravity-sheet writes them as a PNG, failing cases first
-      (the data's frame and its next, the model's start, its samples). --quick: 2 starts, 200 timed steps, ratio at step 2,000. --skip-timing:
+      more of them show the object lower than higher; more samples, less noise).
+      --gravity-sheet: those cases as a PNG, failing first (the data's frame and its next,
+      the model's start, its samples). --quick: 2 starts, 200 timed steps, ratio at step
+      2,000. --skip-timing:
       no timing (it steps the session 10,000 times). --backend (default ort) runs the session
       and its timing; on ort, int8_psnr_drop (horizon-mean PSNR of fp32 minus int8 rollouts) and
       int8_step_ms_median are measured too. --int8 makes the int8 session the main one.

@@ -21,7 +21,6 @@
  * int8_psnr_drop is the horizon-mean PSNR of the fp32 rollouts minus that of the int8 ones, and
  * int8_step_ms_median the int8 session's median step (with timing on).
  */
-import type { MaskgitScheduleKind } from "../models/maskgit.js";
 import { dirname } from "node:path";
 import { jit, np, tree } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
@@ -46,6 +45,7 @@ import type { MazeMoves, WallResult } from "./maze-eval.js";
 import { mean, psnr, ssim, stderr } from "../data/image-metrics.js";
 import { timeSession } from "./timing.js";
 import type { TimingResult } from "./timing.js";
+import type { MaskgitScheduleKind } from "../models/maskgit.js";
 
 /** One frame out of a rollout (the session's StepResult fits; so does a world's Frame). */
 export interface RolledFrame {

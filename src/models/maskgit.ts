@@ -18,8 +18,8 @@ export type MaskgitScheduleKind = "cosine" | "geometric";
 export const SCHEDULE_KINDS: readonly MaskgitScheduleKind[] = ["cosine", "geometric"];
 
 /**
- * Tokens still hidden after each of `steps` iterations, ending at 0; decreasing, so every
- * iteration reveals some.
+ * Tokens still hidden after each of `steps` iterations, ending at 0 (decreasing for frames of
+ * more than a few tokens, so every iteration reveals some).
  *
  * - cosine (MaskGIT's): floor(N·cos(π/2 · (i+1)/steps)). For N = 256 and 4 steps: 236, 181,
  *   97, 0 — the last iteration samples the 97 least confident tokens at once, independently.
@@ -31,10 +31,9 @@ export const SCHEDULE_KINDS: readonly MaskgitScheduleKind[] = ["cosine", "geomet
 export function maskgitSchedule(N: number, steps: number, kind: MaskgitScheduleKind = "cosine"): number[] {
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`maskgit.ts: sampleSteps must be a positive integer, got ${steps}`);
   if (!SCHEDULE_KINDS.includes(kind)) throw new Error(`maskgit.ts: schedule must be ${SCHEDULE_KINDS.join(" or ")}, got "${kind}"`);
-  const hidden = (i: number) => (kind === "cosine" ? Math.floor(N * Math.cos((Math.PI / 2) * ((i + 1) / steps))) : Math.floor(N ** (1 - (i + 1) / steps)));
-  const out: number[] = [];
-  for (let i = 0; i < steps; i++) out.push(i === steps - 1 ? 0 : Math.min(hidden(i), i === 0 ? N - 1 : out[i - 1] - 1));
-  return out.map((h) => Math.max(h, 0));
+  const fraction = (i: number) => (i + 1) / steps;
+  const hidden = (i: number) => (kind === "cosine" ? Math.floor(N * Math.cos((Math.PI / 2) * fraction(i))) : Math.floor(N ** (1 - fraction(i))));
+  return Array.from({ length: steps }, (_, i) => (i === steps - 1 ? 0 : hidden(i)));
 }
 
 /** Standard Gumbel noise of `shape` from `key` (consumed): −log(−log(u)), u ∈ (0, 1). */

@@ -8,7 +8,6 @@
  *   start.safetensors     a few held-out frames to start playing from
  *   README.md             what it was trained on and its measured metrics (written by the caller)
  */
-import type { MaskgitScheduleKind } from "../models/maskgit.js";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +20,7 @@ import { disposeLam, loadLam, saveWorldLam } from "./lam-io.js";
 import { encodeStartFrames, START_FILE } from "./start-frames.js";
 import { saveWorldTokenizer } from "./tokenizer-io.js";
 import { disposePrompt, loadPrompt, saveWorldPrompt } from "./prompt-io.js";
+import type { MaskgitScheduleKind } from "../models/maskgit.js";
 
 export const WORLD_FORMAT = "worldkit-world";
 export const WORLD_VERSION = 1;

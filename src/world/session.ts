@@ -70,8 +70,8 @@ export interface SessionOptions {
   /**
    * Whether onnxruntime's idle intra-op threads spin (ort backend, threads > 1). Default false:
    * in Node at 2 threads a spinning thread took the core the session's own thread needed
-   * (1.5× slower); onnxruntime-web's wasm threads wake slowly instead, and spinning measured
-   * faster there (the browser player turns it on).
+   * (1.5× slower); in headless chromium (wasm) it measured both slower and faster between runs,
+   * so the browser player leaves it off too (`?spin=1` turns it on).
    */
   spinning?: boolean;
 }
