@@ -33,12 +33,12 @@ beforeAll(async () => {
 afterAll(() => disposeWorld(world));
 
 describe("WorldSession on onnxruntime", () => {
-  it("fp32 equals jax-js: the same tokens (greedy and sampled, 3 MaskGIT passes) and pixels within 1e-4", async () => {
-    for (const temperature of [0, 1]) {
-      const jax = await rollout({ backend: "jax", temperature, seed: 5 }, ACTIONS);
-      const ort = await rollout({ backend: "ort", temperature, seed: 5 }, ACTIONS);
+  it("fp32 equals jax-js: the same tokens (greedy, sampled, with choice noise; 3 MaskGIT passes) and pixels within 1e-4", async () => {
+    for (const [temperature, choiceTemperature] of [[0, 0], [1, 0], [1, 3]]) {
+      const jax = await rollout({ backend: "jax", temperature, choiceTemperature, seed: 5 }, ACTIONS);
+      const ort = await rollout({ backend: "ort", temperature, choiceTemperature, seed: 5 }, ACTIONS);
       jax.forEach((j, t) => {
-        expect(Array.from(ort[t].tokens), `temperature ${temperature}, frame ${t}`).toEqual(Array.from(j.tokens));
+        expect(Array.from(ort[t].tokens), `temperature ${temperature}, choice ${choiceTemperature}, frame ${t}`).toEqual(Array.from(j.tokens));
         expect(maxDiff(ort[t].pixels, j.pixels)).toBeLessThan(1e-4);
       });
       // Sampling is not degenerate: the steps are not all one token.

@@ -12,6 +12,7 @@ import type { TokenizerParams } from "../src/models/tokenizer.js";
 import { disposeWorld, loadWorld, saveWorldDynamics } from "../src/world/dynamics-io.js";
 import type { LoadedWorld } from "../src/world/dynamics-io.js";
 import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
+import { sessionIteration } from "../src/world/sampling.js";
 import { WorldSession } from "../src/world/session.js";
 import { makeTinyWorld, tinyConfigs, tinyFrames } from "./helpers/tiny-world.js";
 import { main } from "../src/cli/main.js";
@@ -130,6 +131,33 @@ describe("WorldSession", () => {
     const err = vi.spyOn(console, "error").mockImplementation(() => {});
     expect(await main(["rollout", "--world", "nowhere", "--actions", "0", "--out", "x.gif", "--sample-schedule", "linear"])).not.toBe(0);
     expect(err.mock.calls.map((c) => String(c[0])).join("\n")).toMatch(/--sample-schedule must be cosine or geometric/);
+    err.mockRestore();
+  });
+
+  it("choiceTemperature: seeded, changes which tokens are kept; the noise ranks the re-hidden tokens; a bad flag is refused", async () => {
+    const run = async (choiceTemperature: number) => {
+      const s = new WorldSession(world, { seed: 3, temperature: 1, sampleSteps: 4, choiceTemperature });
+      await s.start({ frames: frames(2, 4), count: 2 });
+      const out: number[] = [];
+      for (const a of [0, 1, 2]) out.push(...(await s.step(a)).tokens);
+      s.dispose();
+      return out;
+    };
+    const chosen = await run(4.5);
+    expect(await run(4.5)).toEqual(chosen);
+    expect(await run(0)).not.toEqual(chosen);
+    // Equal logits: every sampled token has the same log-probability, so the choice noise alone
+    // decides; the re-hidden tokens are those with the smallest Gumbel noise −log(−log u).
+    const N = 16;
+    const u = Array.from({ length: N }, (_, i) => ((i * 7) % N + 0.5) / N);
+    const r = sessionIteration(np.zeros([1, N, 8]), np.zeros([1, N], { dtype: np.int32 }), boolArray(new Uint8Array(N).fill(1), [1, N]), null, 0, 5, { u_BN: np.array(u, { shape: [1, N] }), scale: 2 });
+    const hidden = Array.from((await r.mask_BN.astype(np.int32).data()) as Int32Array);
+    r.tokens_BN.dispose();
+    const lowest = u.map((v, i) => [v, i]).sort((a, b) => a[0] - b[0]).slice(0, 5).map(([, i]) => i);
+    expect(hidden.flatMap((h, i) => (h ? [i] : []))).toEqual(lowest.sort((a, b) => a - b));
+    const err = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await main(["rollout", "--world", "nowhere", "--actions", "0", "--out", "x.gif", "--choice-temperature", "-1"])).not.toBe(0);
+    expect(err.mock.calls.map((c) => String(c[0])).join("\n")).toMatch(/--choice-temperature must be ≥ 0/);
     err.mockRestore();
   });
 

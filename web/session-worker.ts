@@ -8,7 +8,10 @@
  * jax-js's kernels here), exported in this worker as the session reaches each cache length. When
  * onnxruntime-web fails to load or to run the start, the session falls back to jax-js (WebGPU
  * when present, else wasm) and the page says why. jax-js also tokenizes the start frames and runs
- * the prompt model (text → first frame) when the world has one.
+ * the prompt model (text → first frame) when the world has one. WebGPU is not chosen by itself:
+ * on an H100 (bench/RESULTS.md, bench/webgpu.ts) jax-js's WebGPU backend took 125 ms a frame and
+ * onnxruntime-web's WebGPU provider 236 ms, against ~85 ms for this wasm path on a 2-core CPU;
+ * `?backend=jax` asks for jax-js (WebGPU where the browser has it).
  */
 import { initDevice } from "../src/core/device.js";
 import { WorldSession } from "../src/world/session.js";

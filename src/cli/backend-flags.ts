@@ -36,17 +36,20 @@ export function backendFlags(args: ReturnType<typeof parseArgs>, command: string
   return { backend, int8, threads };
 }
 
-export const SAMPLING_FLAGS = ["temperature", "sample-steps", "sample-schedule"];
+export const SAMPLING_FLAGS = ["temperature", "sample-steps", "sample-schedule", "choice-temperature"];
 
 export const SAMPLING_USAGE = `  --temperature T    MaskGIT sampling temperature (0 = greedy; default: the world's dynamics config)
   --sample-steps N   MaskGIT passes per frame (default: the world's dynamics config)
   --sample-schedule S  cosine | geometric: how the hidden tokens shrink over the passes
-                     (geometric leaves the uncertain few for several passes; default: the world's)`;
+                     (geometric leaves the uncertain few for several passes; default: the world's)
+  --choice-temperature C  MaskGIT choice temperature: Gumbel noise of scale C (annealed to 0)
+                     on which sampled tokens are kept early (0 = off; default: the world's)`;
 
 export interface SamplingChoice {
   temperature?: number;
   sampleSteps?: number;
   sampleSchedule?: MaskgitScheduleKind;
+  choiceTemperature?: number;
 }
 
 /** `--temperature` and `--sample-steps`: the session's sampling settings (undefined = the world's). */
@@ -61,6 +64,11 @@ export function samplingFlags(args: ReturnType<typeof parseArgs>, command: strin
     const n = intFlag(args, "sample-steps", 0);
     if (n < 1) throw new UsageError(`worldkit ${command}: --sample-steps must be ≥ 1, got ${n}`);
     out.sampleSteps = n;
+  }
+  if (args.flags["choice-temperature"] !== undefined) {
+    const c = Number(args.flags["choice-temperature"]);
+    if (!(c >= 0)) throw new UsageError(`worldkit ${command}: --choice-temperature must be ≥ 0, got "${String(args.flags["choice-temperature"])}"`);
+    out.choiceTemperature = c;
   }
   const kind = args.flags["sample-schedule"];
   if (kind !== undefined) {

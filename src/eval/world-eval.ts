@@ -109,6 +109,8 @@ export interface WorldEvalOptions {
   sampleSteps?: number;
   /** MaskGIT schedule (default: the dynamics config's). */
   sampleSchedule?: MaskgitScheduleKind;
+  /** MaskGIT choice temperature (default: the dynamics config's). */
+  choiceTemperature?: number;
 }
 
 export interface WorldEvalResult {
@@ -251,7 +253,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
   const codes = new ActionCodes(lam, dc.actions, Math.max(2, opts.lamChunk ?? 4), depthInv, names);
   const backend = opts.backend ?? "ort";
   const int8 = !!opts.int8;
-  const sessionOpts = { backend, int8, threads: opts.threads, temperature: opts.temperature, sampleSteps: opts.sampleSteps, sampleSchedule: opts.sampleSchedule };
+  const sessionOpts = { backend, int8, threads: opts.threads, temperature: opts.temperature, sampleSteps: opts.sampleSteps, sampleSchedule: opts.sampleSchedule, choiceTemperature: opts.choiceTemperature };
   const session = new WorldSession(world, { seed, ...sessionOpts });
   const roll = sessionRoller(session);
 

@@ -75,6 +75,13 @@ export interface DynamicsConfig {
   sampleSchedule: MaskgitScheduleKind;
   /** Sampling temperature (the session's default; 0 = greedy). */
   temperature: number;
+  /**
+   * MaskGIT choice temperature (the session's default; 0 = off): Gumbel noise of this scale,
+   * annealed to 0 over the passes, is added to each sampled token's log-probability before the
+   * least confident are hidden again, so which tokens are kept early is partly random rather than
+   * always the most probable (the mode). Sampling itself is unchanged.
+   */
+  choiceTemperature: number;
 }
 
 export const DYNAMICS_DEFAULTS: Readonly<DynamicsConfig> = freezeDeep({
@@ -93,6 +100,7 @@ export const DYNAMICS_DEFAULTS: Readonly<DynamicsConfig> = freezeDeep({
   sampleSteps: 4,
   sampleSchedule: "cosine",
   temperature: 1,
+  choiceTemperature: 0,
 });
 
 export interface DynamicsParams {

@@ -41,7 +41,7 @@ export interface PackOptions {
   /** Output folder (created). */
   out: string;
   /** The world's play-time sampling defaults, stored in its dynamics config (default: the run's). */
-  sampling?: { temperature?: number; sampleSteps?: number; sampleSchedule?: MaskgitScheduleKind };
+  sampling?: { temperature?: number; sampleSteps?: number; sampleSchedule?: MaskgitScheduleKind; choiceTemperature?: number };
   /** Free-form provenance to record in config.json (datasets, seeds, commands). */
   trainedOn?: Record<string, unknown>;
 }

@@ -13,6 +13,9 @@
  * - The re-hiding rank by pairwise comparisons (N² per frame) instead of argsort(argsort(·)),
  *   which has no ONNX lowering; ties go to the lower index, as a stable argsort's do.
  *
+ * - The choice temperature (optional): the confidence that decides which tokens are hidden again is
+ *   log p(sampled) + scale · Gumbel, the Gumbel from a second host uniform per token.
+ *
  * Temperature 0 is argmax (no uniforms). Dimension keys: B batch · N tokens · K codebook size.
  */
 import { np } from "../core/jax.js";
@@ -67,8 +70,9 @@ export function sampleInverseCdf(logp_BNK: np.Array, u_BN: np.Array, temperature
 }
 
 /**
- * One iteration: consumes logits, tokens, mask (bool; true = hidden) and u (the uniforms; null
- * at temperature 0). Returns int32 tokens and the bool mask after it.
+ * One iteration: consumes logits, tokens, mask (bool; true = hidden), u (the uniforms; null at
+ * temperature 0) and `choice` (uniforms for the choice noise and its scale at this pass; null =
+ * none). Returns int32 tokens and the bool mask after it.
  */
 export function sessionIteration(
   logits_BNK: np.Array,
@@ -77,6 +81,7 @@ export function sessionIteration(
   u_BN: np.Array | null,
   temperature: number,
   hiddenAfter: number,
+  choice: { u_BN: np.Array; scale: number } | null = null,
 ): { tokens_BN: np.Array; mask_BN: np.Array } {
   const [B, N, K] = logits_BNK.shape;
   const logp = logSoftmax(logits_BNK);
@@ -92,20 +97,36 @@ export function sessionIteration(
   if (hiddenAfter <= 0) {
     logp.dispose();
     sampled_BN.dispose();
+    choice?.u_BN.dispose();
     return { tokens_BN: tokens, mask_BN: np.logicalAnd(mask_BN, false) };
   }
   const classes = np.arange(K).astype(np.int32).reshape([1, 1, K]); // (K) -> (1,1,K)
   const chosen_BNK = sampled_BN.reshape([B, N, 1]).equal(classes).astype(np.float32); // (B,N) -> (B,N,1)
   // Visible tokens are never hidden again: infinite confidence ranks them last.
-  const conf_BN = np.where(mask_BN.ref, logp.mul(chosen_BNK).sum(-1), Infinity);
+  let logpSampled_BN = logp.mul(chosen_BNK).sum(-1);
+  if (choice) {
+    // Gumbel(0, 1) = −log(−log u); u ∈ [1e-7, 1) from frameUniforms.
+    const gumbel_BN = np.log(np.log(choice.u_BN).neg()).neg();
+    logpSampled_BN = logpSampled_BN.add(gumbel_BN.mul(choice.scale));
+  }
+  const conf_BN = np.where(mask_BN.ref, logpSampled_BN, Infinity);
   return { tokens_BN: tokens, mask_BN: np.logicalAnd(mask_BN, stableRank(conf_BN).less(hiddenAfter)) };
 }
 
 /**
  * The uniforms of a frame's passes, passes × N values in (0, 1), drawn on the host (mulberry32):
- * a thousand numbers, which jax-js would spend milliseconds of eager dispatch on.
+ * a thousand numbers, which jax-js would spend milliseconds of eager dispatch on. With `choice`,
+ * passes × N more follow for the choice noise (the first passes × N are the same either way).
  */
-export function frameUniforms(seed: number, passes: number, N: number): Float32Array {
+export function frameUniforms(seed: number, passes: number, N: number, choice = false): Float32Array {
   const rng = hostRng(seed);
-  return Float32Array.from({ length: passes * N }, () => Math.max(rng(), 1e-7));
+  return Float32Array.from({ length: (choice ? 2 : 1) * passes * N }, () => Math.max(rng(), 1e-7));
+}
+
+/**
+ * The choice noise's scale at each pass: `choiceTemperature` × (1 − (i + 1) / passes), MaskGIT's
+ * annealing (0 at the last pass, which hides nothing anyway).
+ */
+export function choiceScales(choiceTemperature: number, passes: number): number[] {
+  return Array.from({ length: passes }, (_, i) => choiceTemperature * (1 - (i + 1) / passes));
 }

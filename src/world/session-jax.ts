@@ -14,20 +14,22 @@ import { boolArray, dynamicsStep } from "../models/dynamics.js";
 import type { DynamicsParams } from "../models/dynamics.js";
 import { decodeFrameStep, decoderHalf } from "./frame-decoder.js";
 import type { DecoderParams } from "./frame-decoder.js";
-import { sessionIteration } from "./sampling.js";
+import { choiceScales, sessionIteration } from "./sampling.js";
 import type { FrameStepper, StepperParts } from "./session.js";
 
 export interface JaxStepperOptions {
   /** MaskGIT schedule: tokens still hidden after each pass. */
   schedule: number[];
   temperature: number;
+  /** MaskGIT choice temperature (sampling.ts `choiceScales`; 0 = off). */
+  choiceTemperature: number;
   decoderWindow: number;
   /** Compile the passes with jit. */
   jit: boolean;
 }
 
 type Decode = (p: DecoderParams, codebook_KD: np.Array, tokens_BN: np.Array, caches: KVCache[] | null) => { x_BHWC: np.Array; caches: KVCache[] };
-type Iteration = (logits_BNK: np.Array, tokens_BN: np.Array, mask_BN: np.Array, u_BN: np.Array | null) => { tokens_BN: np.Array; mask_BN: np.Array };
+type Iteration = (logits_BNK: np.Array, tokens_BN: np.Array, mask_BN: np.Array, u_BN: np.Array | null, c_BN: np.Array | null) => { tokens_BN: np.Array; mask_BN: np.Array };
 type Pass = (p: DynamicsParams, tokens: np.Array, action: np.Array, mask: np.Array, caches: KVCache[] | null) => { logits_BNK: np.Array; caches: KVCache[] };
 
 export class JaxStepper implements FrameStepper {
@@ -35,7 +37,7 @@ export class JaxStepper implements FrameStepper {
   private decCaches: KVCache[] | null = null;
   private readonly pass: Pass;
   private readonly decodeStep: Decode;
-  private readonly iterations = new Map<number, Iteration>();
+  private readonly iterations = new Map<string, Iteration>();
   private readonly disposers: (() => void)[] = [];
 
   /** Borrows `parts` (the session owns them and disposes them after this stepper). */
@@ -90,12 +92,16 @@ export class JaxStepper implements FrameStepper {
     const N = d.tokensPerFrame;
     let tokens = np.zeros([1, N], { dtype: np.int32 });
     let mask = boolArray(new Uint8Array(N).fill(1), [1, N]);
+    const passes = this.opts.schedule.length;
+    const scales = choiceScales(this.opts.choiceTemperature, passes);
+    const choosy = !!uniforms && uniforms.length === 2 * passes * N;
     for (const [i, hiddenAfter] of this.opts.schedule.entries()) {
       const caches = this.dynCaches ? (tree.ref(this.dynCaches as never) as KVCache[]) : null;
       const r = this.pass(this.dynRef(), tokens.ref, np.array([code], { shape: [1], dtype: np.int32 }), mask.ref, caches);
       tree.dispose(r.caches as never);
       const u = uniforms ? np.array(uniforms.slice(i * N, (i + 1) * N), { shape: [1, N] }) : null;
-      ({ tokens_BN: tokens, mask_BN: mask } = this.iteration(hiddenAfter)(r.logits_BNK, tokens, mask, u));
+      const c = choosy ? np.array(uniforms!.slice((passes + i) * N, (passes + i + 1) * N), { shape: [1, N] }) : null;
+      ({ tokens_BN: tokens, mask_BN: mask } = this.iteration(hiddenAfter, choosy ? scales[i] : 0)(r.logits_BNK, tokens, mask, u, c));
     }
     mask.dispose();
     const tk = (await tokens.data()) as Int32Array;
@@ -120,21 +126,24 @@ export class JaxStepper implements FrameStepper {
     for (const f of this.disposers) f();
   }
 
-  /** The iteration that leaves `hiddenAfter` tokens hidden (jitted once per schedule entry). */
-  private iteration(hiddenAfter: number): Iteration {
-    let f = this.iterations.get(hiddenAfter);
+  /** The iteration that leaves `hiddenAfter` tokens hidden, with choice noise of `scale` (jitted once per pair). */
+  private iteration(hiddenAfter: number, scale: number): Iteration {
+    const name = `${hiddenAfter}:${scale}`;
+    let f = this.iterations.get(name);
     if (!f) {
       const temperature = this.opts.temperature;
-      const g: Iteration = (l, t, m, u) => sessionIteration(l, t, m, u, temperature, hiddenAfter);
+      const g: Iteration = (l, t, m, u, c) => sessionIteration(l, t, m, u, temperature, hiddenAfter, c ? { u_BN: c, scale } : null);
       if (this.opts.jit) {
-        // jit takes arrays, not null: at temperature 0 the uniforms are not an argument.
-        const jg = jit(g as never) as unknown as OwnedFunction<Iteration>;
+        // jit takes arrays, not null: absent uniforms are not arguments.
+        type Sampled = (l: np.Array, t: np.Array, m: np.Array, u: np.Array) => ReturnType<Iteration>;
         type Greedy = (l: np.Array, t: np.Array, m: np.Array) => ReturnType<Iteration>;
-        const jg0 = jit(((l: np.Array, t: np.Array, m: np.Array) => g(l, t, m, null)) as never) as unknown as OwnedFunction<Greedy>;
-        this.disposers.push(() => jg.dispose(), () => jg0.dispose());
-        f = (l, t, m, u) => (u ? jg(l, t, m, u) : jg0(l, t, m));
+        const jc = jit(g as never) as unknown as OwnedFunction<Iteration>;
+        const jg = jit(((l: np.Array, t: np.Array, m: np.Array, u: np.Array) => g(l, t, m, u, null)) as never) as unknown as OwnedFunction<Sampled>;
+        const jg0 = jit(((l: np.Array, t: np.Array, m: np.Array) => g(l, t, m, null, null)) as never) as unknown as OwnedFunction<Greedy>;
+        this.disposers.push(() => jc.dispose(), () => jg.dispose(), () => jg0.dispose());
+        f = (l, t, m, u, c) => (u && c ? jc(l, t, m, u, c) : u ? jg(l, t, m, u) : jg0(l, t, m));
       } else f = g;
-      this.iterations.set(hiddenAfter, f);
+      this.iterations.set(name, f);
     }
     return f;
   }

@@ -39,13 +39,15 @@ import { exportJaxpr } from "../onnx/export.js";
 import { OrtSession } from "../onnx/runtime-core.js";
 import type { HostTensor, OrtModule } from "../onnx/runtime-core.js";
 import { decodeFrameStep, decoderHalf } from "./frame-decoder.js";
-import { sessionIteration } from "./sampling.js";
+import { choiceScales, sessionIteration } from "./sampling.js";
 import type { FrameStepper, StepperParts } from "./session.js";
 
 export interface OrtStepperOptions {
   /** MaskGIT schedule: tokens still hidden after each pass. */
   schedule: number[];
   temperature: number;
+  /** MaskGIT choice temperature (sampling.ts `choiceScales`; 0 = off). */
+  choiceTemperature: number;
   decoderWindow: number;
   /** int8 weights in every MatMul with a constant weight (DynamicQuantizeMatMul). */
   int8: boolean;
@@ -150,7 +152,8 @@ export class OrtStepper implements FrameStepper {
   async sample(code: number, uniforms: Float32Array | null): Promise<Int32Array> {
     const t1 = performance.now();
     const N = this.parts.dynamicsConfig.tokensPerFrame;
-    const noise: HostTensor[] = this.opts.schedule.flatMap((_, i) => (uniforms ? [{ data: uniforms.slice(i * N, (i + 1) * N), shape: [1, N] }] : []));
+    const rows = uniforms ? uniforms.length / N : 0; // passes, or 2 × passes with the choice noise
+    const noise: HostTensor[] = Array.from({ length: rows }, (_, i) => ({ data: uniforms!.slice(i * N, (i + 1) * N), shape: [1, N] }));
     const g = await this.graph("sample");
     const [tokens, ...caches] = await runHost(g, [actionTensor(code), slotMask(this.dyn), ...this.dyn.tensors, ...noise]);
     this.dyn = advanced(this.dyn, caches);
@@ -206,6 +209,7 @@ export class OrtStepper implements FrameStepper {
     const L = d.layers;
     const S = this.dyn.slots;
     const { schedule, temperature } = this.opts;
+    const scales = choiceScales(this.opts.choiceTemperature, schedule.length);
     const pass = (tokens: np.Array, action: np.Array, mask: np.Array, caches: KVCache[]) =>
       dynamicsStep(keep(dynamics) as DynamicsParams, tokens, action, mask, caches, d);
     const commit = (tokens_BN: np.Array, action_B: np.Array, caches: KVCache[]) => {
@@ -219,6 +223,7 @@ export class OrtStepper implements FrameStepper {
       return compile(f, [np.zeros([1, N], { dtype: np.int32 }), np.zeros([1], { dtype: np.int32 }), ...cacheExamples()], this.opts);
     }
     const noisy = temperature > 0;
+    const choosy = noisy && this.opts.choiceTemperature > 0;
     const f: Graph = (action, mask, ...rest) => {
       const caches = prepareDynamicsCaches(toCaches(rest.slice(0, 2 * L), mask), d);
       const noise = rest.slice(2 * L);
@@ -227,12 +232,13 @@ export class OrtStepper implements FrameStepper {
       schedule.forEach((hiddenAfter, i) => {
         const r = pass(tokens.ref, action.ref, hidden.ref, tree.ref(caches as never) as KVCache[]);
         tree.dispose(r.caches as never);
-        ({ tokens_BN: tokens, mask_BN: hidden } = sessionIteration(r.logits_BNK, tokens, hidden, noisy ? noise[i] : null, temperature, hiddenAfter));
+        const choice = choosy ? { u_BN: noise[schedule.length + i], scale: scales[i] } : null;
+        ({ tokens_BN: tokens, mask_BN: hidden } = sessionIteration(r.logits_BNK, tokens, hidden, noisy ? noise[i] : null, temperature, hiddenAfter, choice));
       });
       hidden.dispose();
       return [tokens.ref, ...commit(tokens, action, caches)];
     };
-    const noiseExamples = noisy ? schedule.map(() => np.zeros([1, N])) : [];
+    const noiseExamples = Array.from({ length: (noisy ? schedule.length : 0) * (choosy ? 2 : 1) }, () => np.zeros([1, N]));
     return compile(f, [np.zeros([1], { dtype: np.int32 }), ...cacheExamples(), ...noiseExamples], this.opts);
   }
 

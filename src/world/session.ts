@@ -53,6 +53,8 @@ export interface SessionOptions {
   sampleSchedule?: MaskgitScheduleKind;
   /** Sampling temperature (0 = greedy). Default: the dynamics config's `temperature`. */
   temperature?: number;
+  /** MaskGIT choice temperature (sampling.ts; 0 = off; used at temperature > 0). Default: the dynamics config's `choiceTemperature`. */
+  choiceTemperature?: number;
   /** Frames the tokenizer decoder attends to (its training clip length). Default 4. */
   decoderWindow?: number;
   /** Compile the passes with jit (per cache length; jax backend). Default true. */
@@ -85,7 +87,8 @@ export interface FrameStepper {
   commit(tokens: Int32Array, code: number): Promise<void>;
   /**
    * Sample the next frame's N tokens, then commit them. `uniforms`: passes × N values in (0, 1),
-   * row i for MaskGIT pass i (sampling.ts); null at temperature 0.
+   * row i for MaskGIT pass i (sampling.ts), then passes × N more for the choice noise when the
+   * choice temperature is on; null at temperature 0.
    */
   sample(code: number, uniforms: Float32Array | null): Promise<Int32Array>;
   /** Decode a frame (H·W·C values in [0, 1]), appending it to the decoder caches. */
@@ -185,9 +188,10 @@ export class WorldSession {
     this.actionMap = world.actionMap;
     const d = this.dynamicsConfig;
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as SessionOptions;
-    this.opts = { seed: 0, sampleSteps: d.sampleSteps, sampleSchedule: d.sampleSchedule, temperature: d.temperature, decoderWindow: 4, jit: true, backend: inNode() ? "ort" : "jax", int8: false, ...given };
+    this.opts = { seed: 0, sampleSteps: d.sampleSteps, sampleSchedule: d.sampleSchedule, temperature: d.temperature, choiceTemperature: d.choiceTemperature ?? 0, decoderWindow: 4, jit: true, backend: inNode() ? "ort" : "jax", int8: false, ...given };
     this.backend = this.opts.backend;
     if (this.backend !== "jax" && this.backend !== "ort") throw new Error(`session: backend must be "jax" or "ort", got "${String(this.backend)}"`);
+    if (!(this.opts.choiceTemperature >= 0)) throw new Error(`session: choiceTemperature must be ≥ 0, got ${String(this.opts.choiceTemperature)}`);
     if (this.opts.int8 && this.backend !== "ort") throw new Error("session: int8 needs the ort backend (jax-js has no int8 path)");
     if (this.backend === "ort" && !inNode() && !this.opts.ort) throw new Error("session: the ort backend outside Node needs an onnxruntime module (options.ort: onnxruntime-web), or use backend \"jax\"");
     this.schedule = maskgitSchedule(d.tokensPerFrame, this.opts.sampleSteps, this.opts.sampleSchedule);
@@ -286,7 +290,7 @@ export class WorldSession {
     const code = this.actionCode(action);
     const noiseSeed = (Math.imul(this.opts.seed + 1, 0x9e3779b1) ^ Math.imul(this.stepIndex + 1, 0x85ebca77)) | 0;
     this.stepIndex++;
-    const uniforms = this.opts.temperature > 0 ? frameUniforms(noiseSeed, this.schedule.length, this.dynamicsConfig.tokensPerFrame) : null;
+    const uniforms = this.opts.temperature > 0 ? frameUniforms(noiseSeed, this.schedule.length, this.dynamicsConfig.tokensPerFrame, this.opts.choiceTemperature > 0) : null;
     const tk = await this.stepper.sample(code, uniforms);
     return this.result(await this.stepper.decode(tk), tk, t0);
   }
@@ -310,7 +314,7 @@ export class WorldSession {
     if (this.stepper) return this.stepper;
     const parts: StepperParts = { tokenizer: this.tok, codebook_KD: this.codebook, tokenizerConfig: this.tokenizerConfig, dynamics: this.dyn, dynamicsConfig: this.dynamicsConfig };
     const o = this.opts;
-    const common = { schedule: this.schedule, temperature: o.temperature, decoderWindow: o.decoderWindow };
+    const common = { schedule: this.schedule, temperature: o.temperature, choiceTemperature: o.choiceTemperature, decoderWindow: o.decoderWindow };
     if (this.backend === "jax") this.stepper = new JaxStepper(parts, { ...common, jit: o.jit });
     else {
       let { ort } = o;
