@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -264,6 +264,22 @@ describe("eval world", () => {
     expect(r.wall_penetration!).toBeLessThanOrEqual(1);
     expect(r.gravity).toBeNull();
     expect(r.step_ms_median).toBeNull();
+  }, 60_000);
+
+  it("`worldkit eval lam` on a world folder leaves the world's actions.json (its key binding) alone unless --actions is given", async () => {
+    const file = join(dir, "world", "actions.json");
+    const mine = JSON.stringify({ format: "worldkit-actions", version: 1, codes: lamCfg.codes, method: "true-actions", source: { model: "m", data: "d" }, actions: [] });
+    writeFileSync(file, mine);
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    const err = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await main(["eval", "lam", "--model", join(dir, "world"), "--data", join(dir, "plat"), "--clips", "8", "--json"])).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe(mine);
+    const out = join(dir, "calibrated.json");
+    expect(await main(["eval", "lam", "--model", join(dir, "world"), "--data", join(dir, "plat"), "--clips", "8", "--json", "--actions", out])).toBe(0);
+    log.mockRestore();
+    err.mockRestore();
+    expect((JSON.parse(readFileSync(out, "utf8")) as { actions: unknown[] }).actions).toHaveLength(lamCfg.codes);
+    rmSync(file);
   }, 60_000);
 
   it("`worldkit eval world --json` prints the numbers; true actions need a matching dataset", async () => {

@@ -37,7 +37,8 @@ const USAGE = `worldkit eval <what> [options]
       [--actions FILE] [--strip FILE] [--json]
       latent actions against DIR's true actions: purity, nmi, confusion (true action × code
       counts), codes_used, code_share, sensitivity (how much the code changes the decoder's
-      prediction). Writes the calibration to FILE (default: actions.json beside the model)
+      prediction). Writes the calibration to FILE (default: actions.json beside the model,
+      except in a world folder, whose actions.json the player uses: there only with --actions)
       and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).
 
   world --world PATH --data DIR [--lam PATH] [--tokenizer PATH] [--starts 8] [--seed 0]
@@ -125,8 +126,13 @@ async function runEvalLam(args: ReturnType<typeof parseArgs>): Promise<number> {
   const r = await evalLam(lam, ds, { frames: intFlag(args, "frames", 3), batch: intFlag(args, "batch", 16), maxClips: clips, onProgress: (done) => (bar.tick(done - last), (last = done)) });
   bar.done();
   disposeLam(lam);
-  const actionsPath = args.flags.actions ?? join(lam.source.endsWith(".safetensors") ? dirname(lam.source) : model, ACTIONS_FILE);
-  await writeActionsFile(actionsPath, r.actions);
+  const beside = join(lam.source.endsWith(".safetensors") ? dirname(lam.source) : model, ACTIONS_FILE);
+  // A world folder's actions.json is what its player binds keys with: an evaluation on some other
+  // data must not rebind them behind the user's back.
+  const inWorld = !args.flags.actions && existsSync(join(dirname(beside), "dynamics.safetensors")) && existsSync(beside);
+  const actionsPath = inWorld ? null : (args.flags.actions ?? beside);
+  if (actionsPath) await writeActionsFile(actionsPath, r.actions);
+  else if (!json) console.error(`eval lam: ${beside} is the world's key binding and was left as it is; pass --actions FILE to write this calibration`);
   if (args.flags.strip) writeFileSync(args.flags.strip, r.strip);
   const { strip: _strip, ...numbers } = r;
   if (json) console.log(JSON.stringify({ ...numbers, actions_file: actionsPath }));
