@@ -20,6 +20,8 @@ import { PLATFORMER } from "../src/worlds/platformer.js";
 import type { WorldState } from "../src/worlds/types.js";
 import { fallingTargets, gravitySheet, judgeCase, locate, playerTarget, scoreGravity } from "../src/eval/gravity.js";
 import type { GravityCase } from "../src/eval/gravity.js";
+import { isJumpStart, jumpKeys, jumpTarget, scoreJumps, trackFeet } from "../src/eval/jump.js";
+import type { JumpTrack } from "../src/eval/jump.js";
 import { TRUE_MAZE_MOVES, centreDepth, isWallStart, loopLeg, mazeMoves, revisitPsnr, truthRoller, wallPenetration } from "../src/eval/maze-eval.js";
 import { quantile } from "../src/eval/timing.js";
 import { evalWorld } from "../src/eval/world-eval.js";
@@ -80,6 +82,42 @@ function platformerFrames(seeds: number, steps: number): { rgb: Uint8Array; stat
   }
   return out;
 }
+
+describe("jump key metric", () => {
+  it("the game itself driven by the jump key rises and comes down every time; a frozen or hanging player does not", () => {
+    const H = 64;
+    const keys = jumpKeys("jump", "noop");
+    const tracks: JumpTrack[] = [];
+    const frozen: JumpTrack[] = [];
+    const hanging: JumpTrack[] = [];
+    for (let seed = 0; seed < 8; seed++) {
+      const w = PLATFORMER.create(seed);
+      const p = PLATFORMER.policy(seed + 50);
+      // Walk until the player stands on the ground, then play the keys.
+      for (let t = 0; t < 40 || !isJumpStart(w.state()); t++) w.step(p.next(w));
+      const target = jumpTarget(w.state(), H, H);
+      const start = w.render(H, H).rgb;
+      const frames = keys.map((k) => {
+        w.step(k === "jump" ? 3 : 0);
+        return w.render(H, H).rgb;
+      });
+      tracks.push(trackFeet(target, start, frames, H, H));
+      frozen.push(trackFeet(target, start, frames.map(() => start), H, H));
+      // Rises with the game, then stays at its highest frame.
+      const top = frames.reduce((best, f, i) => ((tracks[seed].feet[i] ?? Infinity) < (tracks[seed].feet[best] ?? Infinity) ? i : best), 0);
+      hanging.push(trackFeet(target, start, frames.map((f, i) => (i <= top ? f : frames[top])), H, H));
+    }
+    const game = scoreJumps(tracks, H);
+    expect(game).toMatchObject({ rise: 1, fall: 1, rollouts: 8, unseen: 0, rose: 8, fell: 8, press: 4, steps: 32 });
+    // The game's jump is 3.6 tiles high (platformer.ts physics).
+    expect(game.mean_peak_tiles!).toBeGreaterThan(3);
+    expect(game.mean_peak_tiles!).toBeLessThan(4.2);
+    expect(scoreJumps(frozen, H)).toMatchObject({ rise: 0, fall: null, rose: 0 });
+    expect(scoreJumps(hanging, H)).toMatchObject({ rise: 1, fall: 0, rose: 8, fell: 0 });
+    expect(scoreJumps([{ start: null, feet: [] }], H)).toMatchObject({ rise: null, unseen: 1 });
+    expect(() => jumpKeys("Space", "noop", { press: 4, steps: 4 })).toThrow(/press < steps/);
+  });
+});
 
 describe("gravity detector", () => {
   it("finds the platformer player in true 64×64 frames: feet within 2 px of the state's y (≥ 99% of frames)", () => {
@@ -230,6 +268,10 @@ describe("eval world", () => {
     expect(r.gravity === null || (r.gravity >= 0 && r.gravity <= 1)).toBe(true);
     expect(r.gravity_tokenizer_bound === null || (r.gravity_tokenizer_bound >= 0 && r.gravity_tokenizer_bound <= 1)).toBe(true);
     expect("gravity_tokenizer_bound" in r).toBe(true);
+    // Jump key metric: measured when the world's actions.json binds Space and noop, else a note.
+    if (r.jump_detail) expect(r.jump_detail.rollouts + r.jump_detail.unseen).toBeGreaterThan(0);
+    else expect(r.notes.some((n) => n.startsWith("jump:"))).toBe(true);
+    expect(r.jump_rise === null || (r.jump_rise >= 0 && r.jump_rise <= 1)).toBe(true);
     expect(r.revisit_psnr).toBeNull();
     expect(r.wall_penetration).toBeNull();
     expect(r.step_ms_median!).toBeGreaterThan(0);

@@ -12,8 +12,10 @@ import type { Manifest } from "../data/format.js";
 const USAGE = `worldkit data <subcommand> [options]
 
   generate --env platformer|maze3d|bounce --out DIR [--episodes 16] [--frames 100] [--size 64]
-           [--seed 0] [--force] [--json]
-      run a world with its behaviour policy into a dataset (RGB, depth, true actions, states)
+           [--seed 0] [--policy NAME] [--force] [--json]
+      run a world with its behaviour policy into a dataset (RGB, depth, true actions, states);
+      --policy picks a named one (platformer: taps, the default, or holds, which made the data
+      of models/default)
   import VIDEO_OR_FRAME_FOLDER... --out DIR [--size 64] [--fps 10] [--fit crop|letterbox]
            [--max-episode-frames 1000] [--seed 0] [--force] [--json]
       decode videos (or folders of PNG/JPG frames) with ffmpeg into a dataset without actions
@@ -58,7 +60,7 @@ function printSummary(s: Record<string, unknown>, json: boolean): void {
 }
 
 async function generate(args: ParsedArgs): Promise<number> {
-  checkFlags(args, ["env", "episodes", "frames", "size", "seed", "out", "force", "json"], "data generate");
+  checkFlags(args, ["env", "episodes", "frames", "size", "seed", "policy", "out", "force", "json"], "data generate");
   const env = requireFlag(args, "env", "data generate");
   const out = requireFlag(args, "out", "data generate");
   const episodes = intFlag(args, "episodes", 16);
@@ -72,6 +74,7 @@ async function generate(args: ParsedArgs): Promise<number> {
   const manifest = await generateDataset({
     world, episodes, frames, size: parseSize(args.flags.size ?? "64"), seed: intFlag(args, "seed", 0),
     out, force: args.flags.force === "true", onFrames: (n) => progress.tick(n),
+    policy: args.flags.policy, createdBy: args.flags.policy ? `worldkit data generate --policy ${args.flags.policy}` : undefined,
   });
   progress.done();
   printSummary(summarize(manifest, out, (performance.now() - t0) / 1000), json);

@@ -188,6 +188,10 @@ async function runEvalWorld(args: ReturnType<typeof parseArgs>): Promise<number>
       const g = r.gravity_detail;
       const gd = g ? ` (${g.cases} cases, ${g.invisible} without a visible fall left out; samples lower ${g.lower} / higher ${g.higher} / same ${g.same}; through the tokenizer a perfect model scores ${f(r.gravity_tokenizer_bound, 3)})` : "";
       console.log(`  gravity ${f(r.gravity, 3)}${gd}   revisit_psnr ${f(r.revisit_psnr)}   wall_penetration ${f(r.wall_penetration, 3)}`);
+      const j = r.jump_detail;
+      if (j) console.log(`  jump key, then no key: rise ${f(r.jump_rise, 3)} (${j.rose} of ${j.rollouts} rollouts rose a tile; mean peak ${f(j.mean_peak_tiles)} tiles)   fall ${f(r.jump_fall, 3)} (${j.fell} came back down)`);
+      const jr = r.jump_right_detail;
+      if (jr) console.log(`  jump key, then right: rise ${f(r.jump_rise_right, 3)} (${jr.rose} of ${jr.rollouts})   fall ${f(r.jump_fall_right, 3)} (${jr.fell} came back down)`);
       console.log(`  step_ms median ${f(r.step_ms_median)}   p99 ${f(r.step_ms_p99)}   ratio_10k ${f(r.step_ms_ratio_10k, 3)}   (${r.backend}${r.int8 ? " int8" : ""})`);
       console.log(`  int8 psnr drop ${f(r.int8_psnr_drop)} dB   int8 step_ms median ${f(r.int8_step_ms_median)}`);
       for (const n of r.notes) console.log(`  note: ${n}`);

@@ -31,6 +31,8 @@ export interface GenerateOptions {
   depth?: DepthEncoding;
   /** Shard size target in bytes (default 32 MiB). */
   shardBytes?: number;
+  /** One of the world's named `policies` instead of its default policy. */
+  policy?: string;
   /** Recorded in the manifest (default "worldkit data generate"). */
   createdBy?: string;
   /**
@@ -53,6 +55,12 @@ export async function generateDataset(opts: GenerateOptions): Promise<Manifest> 
   if (!Number.isInteger(seed)) throw new Error(`generate: seed must be an integer, got ${seed}`);
   if (world.info.actions.length > UNKNOWN_ACTION) throw new Error(`generate: ${world.info.name} has ${world.info.actions.length} actions; at most ${UNKNOWN_ACTION} fit in a byte`);
 
+  let makePolicy = world.policy;
+  if (opts.policy !== undefined) {
+    const named = world.policies?.[opts.policy];
+    if (!named) throw new Error(`generate: ${world.info.name} has no policy "${opts.policy}" (${world.policies ? `it has: ${Object.keys(world.policies).join(", ")}` : "it has only its default"})`);
+    makePolicy = named;
+  }
   const captionEvery = opts.captionEvery ?? 10;
   if (!Number.isInteger(captionEvery) || captionEvery < 0) throw new Error(`generate: captionEvery must be a non-negative integer, got ${captionEvery}`);
   const captionLines: string[] = [];
@@ -64,7 +72,7 @@ export async function generateDataset(opts: GenerateOptions): Promise<Manifest> 
       const worldSeed = Math.floor(rand() * 2 ** 32);
       const policySeed = Math.floor(rand() * 2 ** 32);
       const w = world.create(worldSeed);
-      const policy = world.policy(policySeed);
+      const policy = makePolicy(policySeed);
       const rgb_THWC = new Uint8Array(T * HW * 3);
       const depth_THW = depth === "uint16" ? new Uint16Array(T * HW) : depth === "uint8" ? new Uint8Array(T * HW) : null;
       const actions_T = new Uint8Array(T);

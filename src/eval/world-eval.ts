@@ -9,8 +9,9 @@
  *   random codes, from the same starts.
  * - drift: PSNR at steps 16, 32, 64 of the same rollouts (null where no held-out episode is long
  *   enough).
- * - gravity (src/eval/gravity.ts), revisit_psnr and wall_penetration (src/eval/maze-eval.ts) on
- *   the worlds they apply to; step timing (src/eval/timing.ts).
+ * - gravity (src/eval/gravity.ts), jump_rise and jump_fall (src/eval/jump.ts: the world driven by
+ *   its jump key, as a person plays it), revisit_psnr and wall_penetration (src/eval/maze-eval.ts)
+ *   on the worlds they apply to; step timing (src/eval/timing.ts).
  *
  * Action codes: the LAM labels windows of `lamChunk` frames overlapping by one, as the dynamics'
  * token cache did (src/train/token-cache.ts), so the codes mean what they meant in training.
@@ -40,6 +41,8 @@ import type { SessionBackend } from "../world/session.js";
 import type { WorldState } from "../worlds/types.js";
 import { fallingTargets, gravitySheet, scoreGravity } from "./gravity.js";
 import type { GravityCase, GravityResult } from "./gravity.js";
+import { isJumpStart, jumpKeys, jumpTarget, scoreJumps, trackFeet } from "./jump.js";
+import type { JumpResult, JumpTrack } from "./jump.js";
 import { isWallStart, loopLeg, mazeMoves, revisitPsnr, wallPenetration } from "./maze-eval.js";
 import type { MazeMoves, WallResult } from "./maze-eval.js";
 import { mean, psnr, ssim, stderr } from "../data/image-metrics.js";
@@ -139,6 +142,15 @@ export interface WorldEvalResult {
   gravity_tokenizer_bound: number | null;
   /** With `gravitySheet`: the cases, failing first (data frame, its next, the model's start, samples). */
   gravity_png?: Uint8Array | null;
+  /** Platformer, driven by the jump key: fraction of rollouts that rise a tile (jump.ts). */
+  jump_rise: number | null;
+  /** Of those, the fraction in which the player comes a tile down from its peak. */
+  jump_fall: number | null;
+  jump_detail: JumpResult | null;
+  /** The same with the right arrow held after the jump (a running jump). */
+  jump_rise_right: number | null;
+  jump_fall_right: number | null;
+  jump_right_detail: JumpResult | null;
   revisit_psnr: number | null;
   wall_penetration: number | null;
   wall_detail: WallResult | null;
@@ -360,6 +372,33 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       if (gravity.cases === 0) notes.push(`gravity: ${found.length ? "the object was not found in the generated frames" : "no unsupported, not-rising object in the held-out data"}`);
     } else notes.push(`gravity: not measured on ${env} (platformer and bounce only)`);
 
+    let jump: JumpResult | null = null;
+    let jumpRight: JumpResult | null = null;
+    if (env === "platformer") {
+      const map = world.actionMap;
+      const key = (names: string[]) => (map ? names.find((k) => k in map) : undefined);
+      const [jumpKey, noopKey, rightKey] = [key(["Space", "jump"]), key(["noop", ""]), key(["ArrowRight", "right"])];
+      if (jumpKey === undefined || noopKey === undefined) notes.push("jump: the world's actions.json binds no jump (Space) or no noop: jump_rise and jump_fall not measured");
+      else {
+        const found = await moments((st) => isJumpStart(st), nStarts);
+        const play = async (after: string) => {
+          const keys = jumpKeys(jumpKey, after);
+          const tracks: JumpTrack[] = [];
+          for (const [i, m] of found.entries()) {
+            progress(`jump then ${after || "no key"} ${i + 1}/${found.length}`);
+            const { clip } = await clipEndingAt(m.entry, m.last, 0);
+            const first = await session.start({ frames: clip.context, count: clip.count, actions: clip.contextActions });
+            const frames: Uint8Array[] = [];
+            for (const k of keys) frames.push((await session.step(k)).rgb);
+            tracks.push(trackFeet(jumpTarget(clip.state!, H, W), first.rgb, frames, H, W));
+          }
+          return scoreJumps(tracks, H);
+        };
+        jump = await play(noopKey);
+        if (rightKey !== undefined) jumpRight = await play(rightKey);
+      }
+    }
+
     let revisit: number | null = null;
     let wall: WallResult | null = null;
     let moves: MazeMoves | null = null;
@@ -429,6 +468,12 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       gravity_detail: gravity,
       gravity_tokenizer_bound: gravityBound,
       ...(opts.gravitySheet ? { gravity_png: gravityPng } : {}),
+      jump_rise: jump?.rise ?? null,
+      jump_fall: jump?.fall ?? null,
+      jump_detail: jump,
+      jump_rise_right: jumpRight?.rise ?? null,
+      jump_fall_right: jumpRight?.fall ?? null,
+      jump_right_detail: jumpRight,
       revisit_psnr: revisit,
       wall_penetration: wall?.fraction ?? null,
       wall_detail: wall,

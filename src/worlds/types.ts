@@ -49,5 +49,8 @@ export interface Policy {
 export interface WorldFactory {
   readonly info: WorldInfo;
   create(seed: number): World;
+  /** The default behaviour policy (what `data generate` runs). */
   policy(seed: number): Policy;
+  /** Named alternatives to `policy` (`data generate --policy NAME`), e.g. one an older dataset was made with. */
+  policies?: Readonly<Record<string, (seed: number) => Policy>>;
 }

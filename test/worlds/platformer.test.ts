@@ -1,8 +1,12 @@
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { generateDataset } from "../../src/data/generate.js";
 import { initDevice } from "../../src/core/index.js";
 import { PLATFORMER_THEMES } from "../../src/worlds/palette.js";
 import { PLAYER_W, VIEW_H, type Solid } from "../../src/worlds/platformer-level.js";
-import { JUMP_SPEED, MAX_FALL, PLATFORMER_GRAVITY, PlatformerWorld } from "../../src/worlds/platformer.js";
+import { JUMP_SPEED, MAX_FALL, PLATFORMER, PLATFORMER_GRAVITY, PlatformerWorld } from "../../src/worlds/platformer.js";
 
 beforeAll(async () => {
   await initDevice();
@@ -55,6 +59,36 @@ describe("platformer physics", () => {
       for (let v = JUMP_SPEED - PLATFORMER_GRAVITY; v > 0; v -= PLATFORMER_GRAVITY) expected += v;
       expect(apex).toBeCloseTo(expected, 9);
     }
+  });
+
+  it("policies: the default taps jump only from the ground (every press launches); 'holds' keeps it down in the air too", async () => {
+    const pressed = (policy: (seed: number) => { next(w: PlatformerWorld): number }) => {
+      let presses = 0;
+      let inAir = 0;
+      for (let seed = 0; seed < 4; seed++) {
+        const w = new PlatformerWorld(seed);
+        const p = policy(seed + 9);
+        for (let t = 0; t < 500; t++) {
+          const a = p.next(w);
+          if (a >= 3) {
+            presses++;
+            if (!w.onGround) inAir++;
+          }
+          w.step(a);
+        }
+      }
+      return { presses, inAir };
+    };
+    const taps = pressed(PLATFORMER.policy);
+    expect(taps.presses).toBeGreaterThan(20);
+    expect(taps.inAir).toBe(0);
+    const holds = pressed(PLATFORMER.policies!.holds);
+    expect(holds.inAir).toBeGreaterThan(holds.presses / 2);
+    expect(PLATFORMER.policies!.taps).toBe(PLATFORMER.policy);
+    // `data generate --policy`: a name the world does not have is refused before anything is written.
+    const out = join(tmpdir(), `wk-policy-${process.pid}`);
+    await expect(generateDataset({ world: PLATFORMER, episodes: 1, frames: 2, size: [16, 16], seed: 0, out, policy: "hold" })).rejects.toThrow(/platformer has no policy "hold" \(it has: taps, holds\)/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it("shows a held jump key as a pose: same physics in the air, different pixels", () => {
