@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,7 +19,7 @@ import { formatGradCheck, gradCheck } from "../src/nn/gradcheck.js";
 import { adamwInit } from "../src/nn/optim.js";
 import type { ArrayTree } from "../src/nn/optim.js";
 import { makeTrainStep } from "../src/nn/train-step.js";
-import { DYNAMICS_DEFAULTS, boolArray, dynamicsLogits, dynamicsLoss, dynamicsStep, initDynamics, trainingMask } from "../src/models/dynamics.js";
+import { DYNAMICS_DEFAULTS, boolArray, dynamicsLogits, dynamicsLoss, dynamicsStep, groupByLabel, initDynamics, modelAction, trainingMask } from "../src/models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../src/models/dynamics.js";
 import { maskgitIteration, maskgitSchedule } from "../src/models/maskgit.js";
 
@@ -249,5 +249,34 @@ describe("dynamics", () => {
     expect((await s.step(1)).tokens.length).toBe(16);
     s.dispose();
     disposeWorld(world);
+
+    // data.actionGroups: codes with one label become one action of the model; sessions still take codes.
+    const names = getWorld("platformer").info.actions; // noop, left, right, jump, left+jump, right+jump
+    const labels = ["noop", "left", "right", "jump", "left", "right"];
+    const actionsFile = join(dir, "grouped-actions.json");
+    writeFileSync(actionsFile, JSON.stringify({ format: "worldkit-actions", version: 1, codes: names.length, method: "true-actions", source: { model: "m", data: "d" }, actions: labels.map((label, code) => ({ code, label, key: null, share: 0, distinct: true, meanShift: [0, 0] })) }));
+    const gcfg = resolveConfig(DYNAMICS_RUN_DEFAULTS, { values: cfg, source: "test" }, { values: { data: { actionGroups: actionsFile }, train: { steps: 2 } }, source: "test" });
+    const phase = await dynamicsPhase(gcfg, openDataset(join(dir, "data")), join(dir, "grouped"));
+    const dc = (phase.config as typeof cfg).dynamics;
+    expect(dc.actions).toBe(4);
+    expect(dc.actionGroups).toEqual([0, 1, 2, 3, 1, 2]);
+    expect([0, 4, 5, 6].map((c) => modelAction(dc, c))).toEqual([0, 1, 2, 4]); // 6 = no action → the model's 4
+    const batch = (await phase.nextBatch()) as { actions_BT: Int32Array };
+    expect(Math.max(...batch.actions_BT)).toBeLessThanOrEqual(4);
+    const r = await runTraining(phase, { out: join(dir, "grouped"), command: ["test"], quiet: true });
+    phase.dispose?.();
+    tree.dispose(r.params as unknown as ParamTree);
+    const gw = await loadWorld(join(dir, "grouped"));
+    expect(gw.dynamics.config.actionGroups).toEqual([0, 1, 2, 3, 1, 2]);
+    const g = new WorldSession(gw, { seed: 1, temperature: 0 });
+    expect(g.actionCount).toBe(6);
+    await g.start({ frames: new Float32Array(2 * 16 * 16 * 4).fill(0.5), count: 2 });
+    const viaLeftJump = Array.from((await g.step(4)).tokens); // left+jump: labelled left
+    await g.reset();
+    expect(Array.from((await g.step(1)).tokens)).toEqual(viaLeftJump); // the same action of the model
+    expect(() => g.actionCode(7)).toThrow(/outside 0\.\.5/);
+    g.dispose();
+    disposeWorld(gw);
+    expect(groupByLabel(["right", "noop", "right", "left"])).toEqual([0, 1, 0, 2]);
   });
 });

@@ -32,6 +32,7 @@ import type { EpisodeEntry } from "../data/format.js";
 import { writeClip } from "../data/loader.js";
 import type { Dataset } from "../data/loader.js";
 import type { DecodedEpisode } from "../data/shard-reader.js";
+import { codeCount } from "../models/dynamics.js";
 import { inferActions } from "../models/lam.js";
 import { readActionMap } from "../world/dynamics-io.js";
 import type { LoadedWorld } from "../world/dynamics-io.js";
@@ -246,11 +247,12 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
   if (tc.channels === 4 && ds.manifest.depth === "none") throw new Error(`eval world: dataset ${ds.dir} has no depth; the world ${world.source} is RGB-D`);
   const names = ds.manifest.actions;
   const lam = opts.lam;
-  if (lam && (lam.config.codes !== dc.actions || lam.config.height !== H || lam.config.width !== W)) {
-    throw new Error(`eval world: LAM ${lam.source} (${lam.config.codes} codes, ${lam.config.height}×${lam.config.width}) does not fit the world (${dc.actions} actions) and data (${H}×${W})`);
+  const nCodes = codeCount(dc);
+  if (lam && (lam.config.codes !== nCodes || lam.config.height !== H || lam.config.width !== W)) {
+    throw new Error(`eval world: LAM ${lam.source} (${lam.config.codes} codes, ${lam.config.height}×${lam.config.width}) does not fit the world (${nCodes} action codes) and data (${H}×${W})`);
   }
-  if (!lam && (!names || names.length !== dc.actions)) {
-    throw new Error(`eval world: no LAM given and ${ds.dir} ${names ? `has ${names.length} true actions, not the model's ${dc.actions}` : "has no true actions"}; pass --lam`);
+  if (!lam && (!names || names.length !== nCodes)) {
+    throw new Error(`eval world: no LAM given and ${ds.dir} ${names ? `has ${names.length} true actions, not the model's ${nCodes}` : "has no true actions"}; pass --lam`);
   }
   const quick = !!opts.quick;
   const ctx = opts.context ?? 4;
@@ -262,7 +264,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
   const progress = opts.onProgress ?? (() => {});
   const depthInv = ds.manifest.depth === "none" ? 0 : 1 / depthScale(ds.manifest.depth);
   const frameSize = H * W * tc.channels;
-  const codes = new ActionCodes(lam, dc.actions, Math.max(2, opts.lamChunk ?? 4), depthInv, names);
+  const codes = new ActionCodes(lam, nCodes, Math.max(2, opts.lamChunk ?? 4), depthInv, names);
   const backend = opts.backend ?? "ort";
   const int8 = !!opts.int8;
   const sessionOpts = { backend, int8, threads: opts.threads, temperature: opts.temperature, sampleSteps: opts.sampleSteps, sampleSchedule: opts.sampleSchedule, choiceTemperature: opts.choiceTemperature };
@@ -319,7 +321,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
         psnrAt[t].push(psnr(g, r, shape)[0]);
         if (t < HORIZON) ssimAt[t].push(ssim(g, r, shape)[0]);
       });
-      const randomActions = Array.from({ length: 4 }, () => Math.floor(rng() * dc.actions));
+      const randomActions = Array.from({ length: 4 }, () => Math.floor(rng() * nCodes));
       const r4 = (await roll(clip, randomActions)).frames[3];
       random.push(psnr(unit(r4.rgb), truth(4), shape)[0]);
     }

@@ -82,6 +82,15 @@ export interface DynamicsConfig {
    * always the most probable (the mode). Sampling itself is unchanged.
    */
   choiceTemperature: number;
+  /**
+   * LAM code → this model's action id, when codes with the same actions.json label share one id
+   * (`train dynamics --data.actionGroups=actions.json`; `actions` is then the number of groups):
+   * the model is conditioned on what a key means, not on how the LAM split its effect (the
+   * platformer's LAM codes "right" three ways by the player's vertical motion, and a key can bind
+   * only one of them, so a world conditioned on the codes kept a jumping player in the air while
+   * right was held). [] = the codes themselves. Sessions and evaluations still take LAM codes.
+   */
+  actionGroups: number[];
 }
 
 export const DYNAMICS_DEFAULTS: Readonly<DynamicsConfig> = freezeDeep({
@@ -101,7 +110,30 @@ export const DYNAMICS_DEFAULTS: Readonly<DynamicsConfig> = freezeDeep({
   sampleSchedule: "cosine",
   temperature: 1,
   choiceTemperature: 0,
+  actionGroups: [],
 });
+
+/** How many action codes the model takes (0..n−1, and n = "no action"): the LAM's codes, grouped or not. */
+export function codeCount(cfg: Pick<DynamicsConfig, "actions" | "actionGroups">): number {
+  return cfg.actionGroups?.length || cfg.actions;
+}
+
+/** The model's action id of a code (0..codeCount−1, or codeCount = "no action"). */
+export function modelAction(cfg: Pick<DynamicsConfig, "actions" | "actionGroups">, code: number): number {
+  const n = codeCount(cfg);
+  if (!Number.isInteger(code) || code < 0 || code > n) throw new Error(`dynamics: action code ${code} outside 0..${n}`);
+  if (code === n) return cfg.actions;
+  return cfg.actionGroups?.length ? cfg.actionGroups[code] : code;
+}
+
+/** Groups of codes by label, numbered in order of first appearance: ["right","noop","right"] → [0, 1, 0]. */
+export function groupByLabel(labels: string[]): number[] {
+  const ids = new Map<string, number>();
+  return labels.map((l) => {
+    if (!ids.has(l)) ids.set(l, ids.size);
+    return ids.get(l)!;
+  });
+}
 
 export interface DynamicsParams {
   /** Token embedding, (K, D). */

@@ -18,7 +18,7 @@ import { resolveConfig } from "../core/config.js";
 import { tensorsToTreeLike } from "../core/tree-names.js";
 import type { ParamTree, Skeleton } from "../core/tree-names.js";
 import type { np } from "../core/jax.js";
-import { DYNAMICS_DEFAULTS } from "../models/dynamics.js";
+import { DYNAMICS_DEFAULTS, codeCount } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
@@ -110,7 +110,7 @@ export async function loadWorldFiles(read: WorldReader, source: string): Promise
   const dynamicsConfig = resolveConfig(DYNAMICS_DEFAULTS, { values: dyn.config, source: dynFile });
 
   const actionsBytes = await read("actions.json");
-  const A = dynamicsConfig.actions;
+  const A = codeCount(dynamicsConfig);
   let actions: PlayerAction[];
   let actionMap: Record<string, number> | null = null;
   let idleCode = A;

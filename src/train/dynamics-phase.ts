@@ -14,7 +14,8 @@ import { jit, np } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
 import { accuracyStepper } from "./step-runner.js";
-import { DYNAMICS_DEFAULTS, boolArray, dynamicsLoss, initDynamics, trainingMask } from "../models/dynamics.js";
+import { DYNAMICS_DEFAULTS, boolArray, dynamicsLoss, groupByLabel, initDynamics, modelAction, trainingMask } from "../models/dynamics.js";
+import { readActionsFile } from "../world/calibration.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import type { Dataset } from "../data/loader.js";
 import { disposeTokenizer, loadTokenizer } from "../world/tokenizer-io.js";
@@ -44,6 +45,11 @@ export interface DynamicsDataConfig {
   frames: number;
   /** Frames per tokenizer call when building the cache (the tokenizer's training clip length). */
   chunk: number;
+  /**
+   * An actions.json of the LAM (`eval lam` writes one): codes with the same label become one
+   * action of the model (DynamicsConfig.actionGroups). "" = one action per code.
+   */
+  actionGroups: string;
 }
 
 export interface DynamicsRunConfig {
@@ -55,7 +61,7 @@ export interface DynamicsRunConfig {
 export const DYNAMICS_RUN_DEFAULTS: Readonly<DynamicsRunConfig> = freezeDeep({
   dynamics: DYNAMICS_DEFAULTS,
   train: { ...TRAIN_DEFAULTS, steps: 5000, lr: 5e-4, warmupSteps: 200, weightDecay: 0.05 },
-  data: { dir: "", tokenizer: "", lam: "", trueActions: false, batch: 8, frames: 8, chunk: 4 },
+  data: { dir: "", tokenizer: "", lam: "", trueActions: false, batch: 8, frames: 8, chunk: 4, actionGroups: "" },
 });
 
 interface Batch {
@@ -71,7 +77,7 @@ function mix(seed: number, index: number): number {
 
 /** B random clips of T frames from the cache's episodes of `split`, with masks and action dropout. */
 export function sampleBatch(cache: TokenCache, split: "train" | "val", B: number, T: number, cfg: DynamicsConfig, rand: () => number): Batch {
-  const { N, A } = cache.index;
+  const { N } = cache.index;
   const eps = cache.index.episodes.filter((e) => e.split === split && e.frames >= T);
   if (!eps.length) throw new Error(`dynamics: no ${split} episode has ${T} frames (data.frames); use shorter clips or more data`);
   const tokens_BTN = new Int32Array(B * T * N);
@@ -80,7 +86,7 @@ export function sampleBatch(cache: TokenCache, split: "train" | "val", B: number
     const e = eps[Math.floor(rand() * eps.length)];
     const start = e.offset + Math.floor(rand() * (e.frames - T + 1));
     tokens_BTN.set(cache.tokens.subarray(start * N, (start + T) * N), b * T * N);
-    for (let t = 0; t < T; t++) actions_BT[b * T + t] = rand() < cfg.actionDropout ? A : cache.actions[start + t];
+    for (let t = 0; t < T; t++) actions_BT[b * T + t] = rand() < cfg.actionDropout ? cfg.actions : modelAction(cfg, cache.actions[start + t]);
   }
   return { tokens_BTN, actions_BT, mask_BTN: trainingMask(B, T, cfg, rand) };
 }
@@ -121,7 +127,16 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
   disposeTokenizer(tokenizer);
   if (lam) disposeLam(lam);
   const { N, K, A } = cache.index;
-  const dc: DynamicsConfig = { ...cfg.dynamics, tokensPerFrame: N, codes: K, actions: A };
+  let groups: number[] = [];
+  if (cfg.data.actionGroups) {
+    const file = readActionsFile(cfg.data.actionGroups);
+    if (!file) throw new Error(`train dynamics: data.actionGroups ${cfg.data.actionGroups}: no actions.json there`);
+    if (file.codes !== A) throw new Error(`train dynamics: ${cfg.data.actionGroups} labels ${file.codes} codes, the token cache's actions have ${A}`);
+    const labels = Array.from({ length: A }, (_, c) => file.actions.find((a) => a.code === c)?.label ?? `code ${c}`);
+    groups = groupByLabel(labels);
+    log(`dynamics: ${A} LAM codes → ${Math.max(...groups) + 1} actions by label (${labels.map((l, c) => `${c}:${l}`).join(" ")})`);
+  }
+  const dc: DynamicsConfig = { ...cfg.dynamics, tokensPerFrame: N, codes: K, actions: groups.length ? Math.max(...groups) + 1 : A, actionGroups: groups };
   const config: DynamicsRunConfig = freezeDeep({ ...cfg, dynamics: dc });
   const { batch: B, frames: T } = cfg.data;
   if (T < 2) throw new Error(`train dynamics: data.frames must be ≥ 2 (frame 0 is context), got ${T}`);

@@ -28,6 +28,7 @@
  */
 import { np, tree } from "../core/jax.js";
 import type { ParamTree } from "../core/tree-names.js";
+import { codeCount, modelAction } from "../models/dynamics.js";
 import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { maskgitSchedule } from "../models/maskgit.js";
 import type { MaskgitScheduleKind } from "../models/maskgit.js";
@@ -200,9 +201,9 @@ export class WorldSession {
     this.dyn = keep(world.dynamics.params);
   }
 
-  /** Number of latent actions A (codes 0..A−1). */
+  /** Number of latent action codes A (0..A−1; the LAM's codes also when the model groups them, DynamicsConfig.actionGroups). */
   get actionCount(): number {
-    return this.dynamicsConfig.actions;
+    return codeCount(this.dynamicsConfig);
   }
 
   /** Frames held by the caches now (the first layer of each stack), to check they stay bounded. */
@@ -217,7 +218,7 @@ export class WorldSession {
 
   /** The action code of a key name or code; "none"/undefined = the no-action code A. */
   actionCode(action: number | string | undefined): number {
-    const A = this.dynamicsConfig.actions;
+    const A = codeCount(this.dynamicsConfig);
     if (action === undefined || action === "none") return A;
     if (typeof action === "number") {
       if (!Number.isInteger(action) || action < 0 || action > A) throw new Error(`session: action code ${action} outside 0..${A - 1} (or ${A} = none)`);
@@ -276,7 +277,7 @@ export class WorldSession {
     let last: { px: Float32Array; tokens: Int32Array } | null = null;
     for (let t = 0; t < T; t++) {
       const tk = tokens_TN.slice(t * N, (t + 1) * N);
-      await stepper.commit(tk, this.actionCode(input.actions?.[t]));
+      await stepper.commit(tk, modelAction(this.dynamicsConfig, this.actionCode(input.actions?.[t])));
       last = { px: await stepper.decode(tk), tokens: tk };
     }
     stepper.timings?.(); // the start is not a step
@@ -287,7 +288,7 @@ export class WorldSession {
   async step(action: number | string): Promise<StepResult> {
     if (!this.started || !this.stepper) throw new Error("session.step: call start() first");
     const t0 = performance.now();
-    const code = this.actionCode(action);
+    const code = modelAction(this.dynamicsConfig, this.actionCode(action));
     const noiseSeed = (Math.imul(this.opts.seed + 1, 0x9e3779b1) ^ Math.imul(this.stepIndex + 1, 0x85ebca77)) | 0;
     this.stepIndex++;
     const uniforms = this.opts.temperature > 0 ? frameUniforms(noiseSeed, this.schedule.length, this.dynamicsConfig.tokensPerFrame, this.opts.choiceTemperature > 0) : null;
