@@ -9,6 +9,7 @@ import { openDataset } from "../src/data/loader.js";
 import { getWorld } from "../src/worlds/index.js";
 import { TOKENIZER_DEFAULTS, initTokenizer } from "../src/models/tokenizer.js";
 import { runTraining } from "../src/train/loop.js";
+import { latestCheckpoint } from "../src/core/checkpoint.js";
 import { DYNAMICS_RUN_DEFAULTS, dynamicsPhase } from "../src/train/dynamics-phase.js";
 import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
 import { disposeWorld, loadWorld } from "../src/world/dynamics-io.js";
@@ -263,6 +264,18 @@ describe("dynamics", () => {
     expect([0, 4, 5, 6].map((c) => modelAction(dc, c))).toEqual([0, 1, 2, 4]); // 6 = no action → the model's 4
     const batch = (await phase.nextBatch()) as { actions_BT: Int32Array };
     expect(Math.max(...batch.actions_BT)).toBeLessThanOrEqual(4);
+    // train.init from the ungrouped run: each group's action row is the mean of its codes' rows.
+    const from = (await latestCheckpoint(join(dir, "whole")))!;
+    const adapted = (await phase.adaptInit!(from, phase.init(makeKey(9))))!;
+    const wb = await loadWorld(join(dir, "whole"));
+    const [rowsBefore, rowsAfter] = [(await wb.dynamics.params.actionEmbed.table.ref.data()) as Float32Array, (await adapted.params.actionEmbed.table.ref.data()) as Float32Array];
+    disposeWorld(wb);
+    const D = 32;
+    const row = (x: Float32Array, r: number) => Array.from(x.subarray(r * D, (r + 1) * D));
+    row(rowsAfter, 1).forEach((v, k) => expect(v).toBeCloseTo((row(rowsBefore, 1)[k] + row(rowsBefore, 4)[k]) / 2, 6)); // left = codes 1, 4
+    expect(row(rowsAfter, 3)).toEqual(row(rowsBefore, 3)); // jump = code 3 alone
+    expect(row(rowsAfter, 4)).toEqual(row(rowsBefore, 6)); // "no action"
+    tree.dispose([adapted.params, adapted.opt, adapted.state] as unknown as ParamTree);
     const r = await runTraining(phase, { out: join(dir, "grouped"), command: ["test"], quiet: true });
     phase.dispose?.();
     tree.dispose(r.params as unknown as ParamTree);

@@ -10,7 +10,10 @@
  */
 import { mkdir } from "node:fs/promises";
 import { hostRng } from "../core/keys.js";
-import { jit, np } from "../core/jax.js";
+import { jit, np, tree } from "../core/jax.js";
+import { loadCheckpoint } from "../core/checkpoint.js";
+import { namedLeaves } from "../core/tree-names.js";
+import type { ParamTree } from "../core/tree-names.js";
 import type { OwnedFunction } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
 import { accuracyStepper } from "./step-runner.js";
@@ -68,6 +71,18 @@ interface Batch {
   tokens_BTN: Int32Array;
   actions_BT: Int32Array;
   mask_BTN: Uint8Array;
+}
+
+/** The first difference of names or shapes between two param trees (borrows both), or "". */
+function compareShapes(got: ParamTree, want: ParamTree): string {
+  const a = new Map(namedLeaves(got).map(([n, x]) => [n, x.shape.join("×")]));
+  for (const [n, x] of namedLeaves(want)) {
+    const s = a.get(n);
+    if (s === undefined) return `params lack "${n}"`;
+    if (s !== x.shape.join("×")) return `"${n}" is ${s}, the model wants ${x.shape.join("×")}`;
+    a.delete(n);
+  }
+  return a.size ? `unexpected params ${[...a.keys()].slice(0, 3).join(", ")}` : "";
 }
 
 /** Mix (seed, index) into one 32-bit host seed. */
@@ -159,6 +174,33 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
     init(key) {
       const params = initDynamics(key, dc);
       return { params, state: {}, opt: stepper.initOpt(params) };
+    },
+    async adaptInit(file, fresh) {
+      // From a model conditioned on the LAM's codes to one on their groups: each group's action
+      // row starts as the mean of its codes' rows ("no action" keeps its row); all else as is.
+      if (!groups.length) return null;
+      const ck = await loadCheckpoint<{ dynamics?: Partial<DynamicsConfig> }>(file, { loadOptState: false });
+      const old = ck.config?.dynamics;
+      const table = (ck.params as unknown as DynamicsParams).actionEmbed?.table;
+      if (old?.actionGroups?.length || old?.actions !== groups.length || !table || table.shape[0] !== groups.length + 1) {
+        tree.dispose(ck.params as ParamTree);
+        return null;
+      }
+      const rows = Array.from({ length: dc.actions }, (_, g) => {
+        const members = groups.flatMap((gi, c) => (gi === g ? [c] : []));
+        return np.concatenate(members.map((c) => table.ref.slice([c, c + 1])), 0).mean(0, { keepdims: true }); // (members,D) -> (1,D)
+      });
+      const grouped = np.concatenate([...rows, table.slice([groups.length, groups.length + 1])], 0); // (G+1, D)
+      const params = { ...(ck.params as unknown as DynamicsParams), actionEmbed: { ...(ck.params as unknown as DynamicsParams).actionEmbed, table: grouped } };
+      const problems = compareShapes(params as unknown as ParamTree, fresh.params as unknown as ParamTree);
+      tree.dispose(fresh.params as unknown as ParamTree);
+      if (problems) {
+        tree.dispose(params as unknown as ParamTree);
+        tree.dispose(fresh.opt);
+        throw new Error(`train.init ${file}: ${problems}`);
+      }
+      log(`dynamics: init from ${file}: its ${groups.length} code rows averaged into ${dc.actions} action groups`);
+      return { params: params as DynamicsParams, state: fresh.state, opt: fresh.opt };
     },
     async step(params, opt, state, batch, lr, key) {
       key.dispose();

@@ -120,6 +120,12 @@ export interface Phase<P extends object, S extends object, B> {
   samples?(params: P, state: S, dir: string, step: number): Promise<void>;
   /** Names of metrics to plot (train and val): e.g. [["loss", true], ["psnr", false]] (name, log scale). */
   plots?: [string, boolean][];
+  /**
+   * `train.init` from a checkpoint whose params differ in shape in a way the phase knows how to
+   * bridge (e.g. dynamics: per-code action rows → per-group rows). Returns null when the
+   * checkpoint is not such a case (the loop then loads it as is); otherwise consumes `fresh`.
+   */
+  adaptInit?(file: string, fresh: { params: P; state: S; opt: ParamTree }): Promise<{ params: P; state: S; opt: ParamTree } | null>;
   /** Free jitted functions. */
   dispose?(): void;
 }
@@ -156,9 +162,11 @@ async function readMetricsOf(metrics: StepMetrics): Promise<Record<string, numbe
 }
 
 /** Params and state from `path` (run folder or checkpoint file), the fresh optimizer; consumes `fresh`. */
-async function initFrom<P, S>(path: string, fresh: { params: P; state: S; opt: ParamTree }): Promise<{ params: P; state: S; opt: ParamTree }> {
+async function initFrom<P extends object, S extends object, B>(path: string, fresh: { params: P; state: S; opt: ParamTree }, phase: Phase<P, S, B>): Promise<{ params: P; state: S; opt: ParamTree }> {
   const file = existsSync(join(path, "config.json")) ? await latestCheckpoint(path) : path;
   if (!file || !existsSync(file)) throw new Error(`train.init ${path}: no checkpoint there (give a run folder or a ckpt-*.safetensors file)`);
+  const adapted = phase.adaptInit ? await phase.adaptInit(file, fresh) : null;
+  if (adapted) return adapted;
   const ck = await loadCheckpoint(file, {
     template: fresh.params as ParamTree,
     optTemplate: { adam: fresh.opt, state: fresh.state as ParamTree },
@@ -199,7 +207,7 @@ export async function runTraining<P extends object, S extends object, B>(
     step = ck.step;
     phase.restoreLoader(ck.extra.loader);
   } else if (cfg.init) {
-    ({ params, state, opt } = await initFrom(cfg.init, fresh));
+    ({ params, state, opt } = await initFrom(cfg.init, fresh, phase));
   } else {
     ({ params, state, opt } = fresh);
   }
