@@ -14,6 +14,7 @@ import type { LoadedWorld } from "../src/world/dynamics-io.js";
 import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
 import { sessionIteration } from "../src/world/sampling.js";
 import { WorldSession } from "../src/world/session.js";
+import type { SessionOptions } from "../src/world/session.js";
 import { makeTinyWorld, tinyConfigs, tinyFrames } from "./helpers/tiny-world.js";
 import { main } from "../src/cli/main.js";
 
@@ -116,15 +117,18 @@ describe("WorldSession", () => {
     expect(await run(8)).not.toEqual(a);
   });
 
+  /** Tokens of three sampled steps (seed 3, 4 passes) under the given sampling options. */
+  const sampledTokens = async (opts: SessionOptions) => {
+    const s = new WorldSession(world, { seed: 3, temperature: 1, sampleSteps: 4, ...opts });
+    await s.start({ frames: frames(2, 4), count: 2 });
+    const out: number[] = [];
+    for (const a of [0, 1, 2]) out.push(...(await s.step(a)).tokens);
+    s.dispose();
+    return out;
+  };
+
   it("sampleSchedule: geometric is seeded too and samples differently from cosine; a bad --sample-schedule is refused", async () => {
-    const run = async (sampleSchedule: "cosine" | "geometric") => {
-      const s = new WorldSession(world, { seed: 3, temperature: 1, sampleSteps: 4, sampleSchedule });
-      await s.start({ frames: frames(2, 4), count: 2 });
-      const out: number[] = [];
-      for (const a of [0, 1, 2]) out.push(...(await s.step(a)).tokens);
-      s.dispose();
-      return out;
-    };
+    const run = (sampleSchedule: "cosine" | "geometric") => sampledTokens({ sampleSchedule });
     const geo = await run("geometric");
     expect(await run("geometric")).toEqual(geo);
     expect(await run("cosine")).not.toEqual(geo);
@@ -135,14 +139,7 @@ describe("WorldSession", () => {
   });
 
   it("choiceTemperature: seeded, changes which tokens are kept; the noise ranks the re-hidden tokens; a bad flag is refused", async () => {
-    const run = async (choiceTemperature: number) => {
-      const s = new WorldSession(world, { seed: 3, temperature: 1, sampleSteps: 4, choiceTemperature });
-      await s.start({ frames: frames(2, 4), count: 2 });
-      const out: number[] = [];
-      for (const a of [0, 1, 2]) out.push(...(await s.step(a)).tokens);
-      s.dispose();
-      return out;
-    };
+    const run = (choiceTemperature: number) => sampledTokens({ choiceTemperature });
     const chosen = await run(4.5);
     expect(await run(4.5)).toEqual(chosen);
     expect(await run(0)).not.toEqual(chosen);

@@ -23,6 +23,7 @@ import type { WorldState } from "../worlds/types.js";
 import { locate, playerTarget } from "./gravity.js";
 import type { Target } from "./gravity.js";
 import { VIEW_H } from "../worlds/platformer-level.js";
+import type { Roller, StartClip } from "./world-eval.js";
 
 /** Steps after the press within which the feet must have risen a tile. */
 export const RISE_WITHIN = 10;
@@ -59,7 +60,7 @@ export interface JumpResult {
 }
 
 /** The key sequence of one rollout: `jump` for `press` steps, then `after`. */
-export function jumpKeys(jump: string, after: string, o: JumpOptions = JUMP_DEFAULTS): string[] {
+export function jumpKeys<K>(jump: K, after: K, o: JumpOptions = JUMP_DEFAULTS): K[] {
   if (o.press < 1 || o.steps <= o.press) throw new Error(`jump.ts: need 1 ≤ press < steps, got press ${o.press}, steps ${o.steps}`);
   return Array.from({ length: o.steps }, (_, i) => (i < o.press ? jump : after));
 }
@@ -114,6 +115,24 @@ export function scoreJumps(tracks: JumpTrack[], H: number, o: JumpOptions = JUMP
     press: o.press,
     steps: o.steps,
   };
+}
+
+/** The codes the test plays, from a world's key names (actions.json); null without a jump or a noop. */
+export function jumpCodes(actionMap: Record<string, number> | null): { jump: number; noop: number; right: number | null } | null {
+  const code = (names: string[]) => (actionMap ? names.map((k) => actionMap[k]).find((c) => c !== undefined) : undefined);
+  const [jump, noop, right] = [code(["Space", "jump"]), code(["noop", ""]), code(["ArrowRight", "right"])];
+  return jump === undefined || noop === undefined ? null : { jump, noop, right: right ?? null };
+}
+
+/** Roll the jump key then `after` from every clip (each a start on the ground, with its state) and score the tracks. */
+export async function jumpRollouts(clips: StartClip[], roll: Roller, jump: number, after: number, H: number, W: number): Promise<JumpResult> {
+  const keys = jumpKeys(jump, after);
+  const tracks: JumpTrack[] = [];
+  for (const clip of clips) {
+    const { first, frames } = await roll(clip, keys);
+    tracks.push(trackFeet(jumpTarget(clip.state!, H, W), first.rgb, frames.map((f) => f.rgb), H, W));
+  }
+  return scoreJumps(tracks, H);
 }
 
 /** Whether a platformer state is a jump start: the player on the ground. */

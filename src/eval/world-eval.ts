@@ -42,8 +42,8 @@ import type { SessionBackend } from "../world/session.js";
 import type { WorldState } from "../worlds/types.js";
 import { fallingTargets, gravitySheet, scoreGravity } from "./gravity.js";
 import type { GravityCase, GravityResult } from "./gravity.js";
-import { isJumpStart, jumpKeys, jumpTarget, scoreJumps, trackFeet } from "./jump.js";
-import type { JumpResult, JumpTrack } from "./jump.js";
+import { isJumpStart, jumpCodes, jumpRollouts } from "./jump.js";
+import type { JumpResult } from "./jump.js";
 import { isWallStart, loopLeg, mazeMoves, revisitPsnr, wallPenetration } from "./maze-eval.js";
 import type { MazeMoves, WallResult } from "./maze-eval.js";
 import { mean, psnr, ssim, stderr } from "../data/image-metrics.js";
@@ -374,30 +374,26 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       if (gravity.cases === 0) notes.push(`gravity: ${found.length ? "the object was not found in the generated frames" : "no unsupported, not-rising object in the held-out data"}`);
     } else notes.push(`gravity: not measured on ${env} (platformer and bounce only)`);
 
+    /** The context clips of moments (no codes past them). */
+    const clips = async (ms: { entry: EpisodeEntry; last: number }[]) => {
+      const out: StartClip[] = [];
+      for (const m of ms) out.push((await clipEndingAt(m.entry, m.last, 0)).clip);
+      return out;
+    };
+
     let jump: JumpResult | null = null;
     let jumpRight: JumpResult | null = null;
     if (env === "platformer") {
-      const map = world.actionMap;
-      const key = (names: string[]) => (map ? names.find((k) => k in map) : undefined);
-      const [jumpKey, noopKey, rightKey] = [key(["Space", "jump"]), key(["noop", ""]), key(["ArrowRight", "right"])];
-      if (jumpKey === undefined || noopKey === undefined) notes.push("jump: the world's actions.json binds no jump (Space) or no noop: jump_rise and jump_fall not measured");
+      const keys = jumpCodes(world.actionMap);
+      if (!keys) notes.push("jump: the world's actions.json binds no jump (Space) or no noop: jump_rise and jump_fall not measured");
       else {
-        const found = await moments((st) => isJumpStart(st), nStarts);
-        const play = async (after: string) => {
-          const keys = jumpKeys(jumpKey, after);
-          const tracks: JumpTrack[] = [];
-          for (const [i, m] of found.entries()) {
-            progress(`jump then ${after || "no key"} ${i + 1}/${found.length}`);
-            const { clip } = await clipEndingAt(m.entry, m.last, 0);
-            const first = await session.start({ frames: clip.context, count: clip.count, actions: clip.contextActions });
-            const frames: Uint8Array[] = [];
-            for (const k of keys) frames.push((await session.step(k)).rgb);
-            tracks.push(trackFeet(jumpTarget(clip.state!, H, W), first.rgb, frames, H, W));
-          }
-          return scoreJumps(tracks, H);
-        };
-        jump = await play(noopKey);
-        if (rightKey !== undefined) jumpRight = await play(rightKey);
+        const starts = await clips(await moments(isJumpStart, nStarts));
+        progress("jump, then no key");
+        jump = await jumpRollouts(starts, roll, keys.jump, keys.noop, H, W);
+        if (keys.right !== null) {
+          progress("jump, then right");
+          jumpRight = await jumpRollouts(starts, roll, keys.jump, keys.right, H, W);
+        }
       }
     }
 
@@ -412,11 +408,6 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       else {
         progress("maze revisit");
         const loopStarts = await moments((st, e) => loopLeg(e.seed, st) !== null, nStarts);
-        const clips = async (ms: { entry: EpisodeEntry; last: number }[]) => {
-          const out: StartClip[] = [];
-          for (const m of ms) out.push((await clipEndingAt(m.entry, m.last, 0)).clip);
-          return out;
-        };
         revisit = await revisitPsnr(await clips(loopStarts), roll, moves, H, W);
         progress("maze wall");
         wall = await wallPenetration(await clips(await moments(isWallStart, nStarts)), roll, moves, H, W);

@@ -39,6 +39,8 @@ export class JaxStepper implements FrameStepper {
   private readonly decodeStep: Decode;
   private readonly iterations = new Map<string, Iteration>();
   private readonly disposers: (() => void)[] = [];
+  /** The choice noise's scale per pass (fixed by the options). */
+  private readonly choiceScale: number[];
 
   /** Borrows `parts` (the session owns them and disposes them after this stepper). */
   constructor(
@@ -46,6 +48,7 @@ export class JaxStepper implements FrameStepper {
     private readonly opts: JaxStepperOptions,
   ) {
     const d = parts.dynamicsConfig;
+    this.choiceScale = choiceScales(opts.choiceTemperature, opts.schedule.length);
     const tc = parts.tokenizerConfig;
     const pass: Pass = (p, tokens, action, mask, caches) => dynamicsStep(p, tokens, action, mask, caches, d);
     const decode: Decode = (p, codebook, tokens, caches) => decodeFrameStep(p, codebook, tokens, caches, tc, opts.decoderWindow);
@@ -93,7 +96,6 @@ export class JaxStepper implements FrameStepper {
     let tokens = np.zeros([1, N], { dtype: np.int32 });
     let mask = boolArray(new Uint8Array(N).fill(1), [1, N]);
     const passes = this.opts.schedule.length;
-    const scales = choiceScales(this.opts.choiceTemperature, passes);
     const choosy = !!uniforms && uniforms.length === 2 * passes * N;
     for (const [i, hiddenAfter] of this.opts.schedule.entries()) {
       const caches = this.dynCaches ? (tree.ref(this.dynCaches as never) as KVCache[]) : null;
@@ -101,7 +103,7 @@ export class JaxStepper implements FrameStepper {
       tree.dispose(r.caches as never);
       const u = uniforms ? np.array(uniforms.slice(i * N, (i + 1) * N), { shape: [1, N] }) : null;
       const c = choosy ? np.array(uniforms!.slice((passes + i) * N, (passes + i + 1) * N), { shape: [1, N] }) : null;
-      ({ tokens_BN: tokens, mask_BN: mask } = this.iteration(hiddenAfter, choosy ? scales[i] : 0)(r.logits_BNK, tokens, mask, u, c));
+      ({ tokens_BN: tokens, mask_BN: mask } = this.iteration(hiddenAfter, choosy ? this.choiceScale[i] : 0)(r.logits_BNK, tokens, mask, u, c));
     }
     mask.dispose();
     const tk = (await tokens.data()) as Int32Array;
