@@ -8,7 +8,7 @@ import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
 import { getWorld } from "../src/worlds/index.js";
-import { LAM_DEFAULTS, encodeActions, initLam, lamLoss, predictEveryAction } from "../src/models/lam.js";
+import { LAM_DEFAULTS, encodeActions, initLam, lamLoss, poolTokens, predictEveryAction } from "../src/models/lam.js";
 import { changeSigns, globalWarp, offsetDistribution, poolFrames } from "../src/models/motion.js";
 import { runTraining } from "../src/train/loop.js";
 import { LAM_RUN_DEFAULTS, lamPhase } from "../src/train/lam-phase.js";
@@ -157,6 +157,38 @@ describe("lam pooling", () => {
       want.push((at(b, 2 * r, 2 * c, ch) + at(b, 2 * r, 2 * c + 1, ch) + at(b, 2 * r + 1, 2 * c, ch) + at(b, 2 * r + 1, 2 * c + 1, ch)) / 4);
     }
     expect(Array.from(y)).toEqual(want);
+  });
+
+  it("poolTokens: the mean of each cell of a g×g token grid, then the max over all tokens", async () => {
+    // (B=1, U=2, 4×6 tokens, D=3), cells of 2×3 tokens.
+    const [U, rows, cols, D] = [2, 4, 6, 3];
+    const x = Float32Array.from({ length: U * rows * cols * D }, (_, i) => (i * 37) % 23);
+    const y = (await poolTokens(np.array(x, { shape: [1, U, rows * cols, D] }), rows, cols, 2).data()) as Float32Array;
+    const at = (u: number, r: number, c: number, d: number) => x[((u * rows + r) * cols + c) * D + d];
+    const want: number[] = [];
+    for (let u = 0; u < U; u++) {
+      for (let gy = 0; gy < 2; gy++) for (let gx = 0; gx < 2; gx++) for (let d = 0; d < D; d++) {
+        let s = 0;
+        for (let r = 0; r < 2; r++) for (let c = 0; c < 3; c++) s += at(u, gy * 2 + r, gx * 3 + c, d);
+        want.push(s / 6);
+      }
+      for (let d = 0; d < D; d++) {
+        let m = -Infinity;
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) m = Math.max(m, at(u, r, c, d));
+        want.push(m);
+      }
+    }
+    expect(y.length).toBe(want.length);
+    y.forEach((v, i) => expect(v).toBeCloseTo(want[i], 5));
+    // Mirroring the tokens left-right keeps the whole-frame mean but swaps the cells' means.
+    const mirrored = new Float32Array(x.length);
+    for (let u = 0; u < U; u++) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) for (let d = 0; d < D; d++) mirrored[((u * rows + r) * cols + c) * D + d] = at(u, r, cols - 1 - c, d);
+    const pool = async (v: Float32Array, g: number) => Array.from((await poolTokens(np.array(v, { shape: [1, U, rows * cols, D] }), rows, cols, g).data()) as Float32Array);
+    const [a1, b1] = [await pool(x, 1), await pool(mirrored, 1)];
+    a1.forEach((v, i) => expect(b1[i]).toBeCloseTo(v, 5));
+    expect(await pool(mirrored, 2)).not.toEqual(await pool(x, 2));
+    expect(() => poolTokens(np.zeros([1, 1, rows * cols, D]), rows, cols, 4)).toThrow(/4×4 cells/);
+    expect(() => initLam(makeKey(0), { ...cfg, codeRegions: 3 })).toThrow(/codeRegions/);
   });
 
   it("a pooled FiLM + warp + cost-volume LAM (codes from the change) encodes full-size frames and predicts them at full size, blockwise constant", async () => {

@@ -139,6 +139,14 @@ export interface LamConfig {
   signWeight: number;
   /** |mean change| of a token's channel below which it counts as "same" (values in [0, 1]). */
   signThreshold: number;
+  /**
+   * The per-token transition features reach the code through a mean and a max over tokens; with
+   * g > 1 the mean is taken in each cell of a g×g grid of tokens instead (the max stays global).
+   * A mean over the whole frame forgets where each token is: walking forward moves the left of
+   * the view left and the right right, backing the reverse, and a mean over all tokens of either
+   * is the same (maze3d: forward and back shared codes).
+   */
+  codeRegions: number;
 }
 
 export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
@@ -167,6 +175,7 @@ export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
   flowWeight: 0,
   signWeight: 0,
   signThreshold: 0.002,
+  codeRegions: 1,
 });
 
 export interface LamParams {
@@ -253,7 +262,7 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
     ...((cfg.flowWeight ?? 0) > 0 ? { flowOut: initLinear(k17, { inDim: cfg.codeDim, outDim: N * (2 * cv + 1) ** 2 }) } : (k17.dispose(), {})),
     ...((cfg.signWeight ?? 0) > 0 ? { signOut: initLinear(k18, { inDim: cfg.codeDim, outDim: N * cfg.channels * 3 }) } : (k18.dispose(), {})),
     pairIn: initLinear(k4, { inDim: pairParts * cfg.dim, outDim: cfg.dim }),
-    toCode: initLinear(k5, { inDim: 2 * cfg.dim, outDim: cfg.codeDim }),
+    toCode: initLinear(k5, { inDim: (codeRegionsOf(cfg) ** 2 + 1) * cfg.dim, outDim: cfg.codeDim }),
     fromCode: initLinear(k6, { inDim: cfg.codeDim, outDim: cfg.dim }),
     decPatchIn: initLinear(k7, { inDim: Q, outDim: cfg.dim }),
     ...(cfg.decoderMotion ? { decMotionIn: initLinear(k13, { inDim: Q, outDim: cfg.dim }) } : (k13.dispose(), {})),
@@ -321,8 +330,9 @@ function encodePooled(p: EncoderParams, pooled_BTHWC: np.Array, flow_BUNJ: np.Ar
   }
   const pair = np.concatenate(parts, -1);
   const pair_BUND = jnn.gelu(linear(p.pairIn, pair));
-  const pooled_BU2D = np.concatenate([pair_BUND.ref.mean(2), pair_BUND.max(2)], -1); // (B,U,N,D) -> (B,U,2D)
-  const z_BUd = linear(p.toCode, pooled_BU2D);
+  const { height: rows, width: cols } = tokenGrid(cfg);
+  const pooled_BUFD = poolTokens(pair_BUND, rows, cols, codeRegionsOf(cfg));
+  const z_BUd = linear(p.toCode, pooled_BUFD);
   return z_BUd.ref.div(np.sqrt(np.square(z_BUd).sum(-1, { keepdims: true }).add(1e-6)));
 }
 
@@ -365,6 +375,35 @@ export function decodeNext(p: DecoderParams, frames_BUHWC: np.Array, motion_BUHW
   const delta = unpatchify(out, g).reshape([B, U, H, W, C]); // (B·U,1,H,W,C) -> (B,U,H,W,C)
   if (base) frames_BUHWC.dispose();
   return (base ?? frames_BUHWC).add(delta);
+}
+
+/**
+ * Token features (B,U,N,D) over a rows×cols grid → (B,U,(g²+1)·D): the mean over each cell of a
+ * g×g grid of tokens (row-major cells), then the max over all tokens (see LamConfig.codeRegions).
+ * Consumes x.
+ */
+export function poolTokens(x_BUND: np.Array, rows: number, cols: number, g: number): np.Array {
+  const [B, U, N, D] = x_BUND.shape;
+  if (N !== rows * cols || rows % g !== 0 || cols % g !== 0) throw new Error(`lam.ts poolTokens: ${N} tokens on a ${rows}×${cols} grid in ${g}×${g} cells`);
+  const mean_BUGD =
+    g === 1 ? x_BUND.ref.mean(2) : x_BUND.ref.reshape([B, U, g, rows / g, g, cols / g, D]).mean([3, 5]).reshape([B, U, g * g * D]); // (B,U,N,D) -> (B,U,g,rows/g,g,cols/g,D) -> (B,U,g²·D)
+  return np.concatenate([mean_BUGD, x_BUND.max(2)], -1);
+}
+
+/** The token grid of the pooled frames (rows, cols). */
+function tokenGrid(cfg: LamConfig): { height: number; width: number } {
+  const g = grid(cfg);
+  return { height: g.height / g.patch, width: g.width / g.patch };
+}
+
+/** The code's pooling regions per side, checked against the token grid. */
+function codeRegionsOf(cfg: LamConfig): number {
+  const g = cfg.codeRegions ?? 1;
+  const { height, width } = tokenGrid(cfg);
+  if (!Number.isInteger(g) || g < 1 || height % g !== 0 || width % g !== 0) {
+    throw new Error(`lam.ts: config "codeRegions" must be a positive integer dividing the ${height}×${width} token grid, got ${cfg.codeRegions}`);
+  }
+  return g;
 }
 
 /** The warp's regions per side, checked against nothing but itself (the frame is checked in globalWarp). */
