@@ -18,7 +18,7 @@ import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
 import { getWorld } from "../src/worlds/index.js";
 import { PLATFORMER } from "../src/worlds/platformer.js";
 import type { WorldState } from "../src/worlds/types.js";
-import { fallingTargets, gravitySheet, judgeCase, locate, playerTarget, scoreGravity } from "../src/eval/gravity.js";
+import { fallingTargets, gravitySheet, judgeCase, locate, playerTarget, scoreGravity, verticalShift } from "../src/eval/gravity.js";
 import type { GravityCase } from "../src/eval/gravity.js";
 import { isJumpStart, jumpKeys, jumpTarget, scoreJumps, trackFeet } from "../src/eval/jump.js";
 import type { JumpTrack } from "../src/eval/jump.js";
@@ -141,6 +141,36 @@ describe("gravity detector", () => {
     expect(off).toBeLessThanOrEqual(Math.floor(found / 100));
   });
 
+  it("verticalShift follows the true fall in true frames, and a sprite that lost its top rows has not moved", () => {
+    const frames = platformerFrames(6, 120);
+    let n = 0;
+    let close = 0;
+    let truncated = 0;
+    for (const f of frames) {
+      for (const target of fallingTargets("platformer", f.state, 64, 64)) {
+        const at = locate(f.rgb, 64, 64, target);
+        const dy = verticalShift(f.rgb, f.next, 64, 64, target);
+        if (!at || dy === null) continue;
+        n++;
+        // On true frames the top edge is exact to ±0.5 px (the test above): the shift agrees with it.
+        const next = locate(f.next, 64, 64, target);
+        if (next && Math.abs(dy - (next.y - at.y)) <= 1) close++;
+        // Paint the sprite's top two rows over with the pixel colour above them: the top edge
+        // moves down, the shape-matching shift stays 0.
+        const cut = f.rgb.slice();
+        const [x0, x1] = target.columns!;
+        const top = Math.round(at.y - (1.2 / 12) * 64);
+        for (let y = top; y < top + 2; y++) for (let x = Math.max(0, x0); x < Math.min(64, x1); x++) for (let c = 0; c < 3; c++) cut[(y * 64 + x) * 3 + c] = f.rgb[((top - 1) * 64 + x) * 3 + c];
+        const moved = locate(cut, 64, 64, target);
+        if (moved && moved.y - at.y >= 1 && verticalShift(f.rgb, cut, 64, 64, target) === 0) truncated++;
+      }
+    }
+    expect(n).toBeGreaterThan(20);
+    expect(close / n).toBeGreaterThan(0.95);
+    expect(truncated / n).toBeGreaterThan(0.9);
+    expect(verticalShift(frames[0].rgb, new Uint8Array(64 * 64 * 3), 64, 64, playerTarget(frames[0].state, 64, 64))).toBeNull();
+  });
+
   it("scores the true next frames of falling moments as mostly lower; a copy of the start as never", () => {
     const frames = platformerFrames(6, 120);
     const truth: GravityCase[] = [];
@@ -214,6 +244,23 @@ describe("maze tests", () => {
     };
     const w = await wallPenetration(clips, vanished, TRUE_MAZE_MOVES, 32, 32);
     expect(w.fraction!).toBeGreaterThan(0.9);
+    // A camera that never moves keeps the wall where it was: behind the truth, not through the wall.
+    const stalled: Roller = async (clip, actions) => {
+      const r = await truth(clip, actions);
+      return { first: r.first, frames: r.frames.map(() => r.first) };
+    };
+    const s = await wallPenetration(clips, stalled, TRUE_MAZE_MOVES, 32, 32);
+    expect(s.fraction).toBe(0);
+    expect(s.depthExcess!).toBeGreaterThan(0.3);
+    expect(s.finalDepth!).toBeGreaterThan(s.finalDepthTrue! + 0.5);
+    // The wall gone for one frame and back: that step counts (at most one per start; none where the true view opened up there too).
+    const bounced: Roller = async (clip, actions) => {
+      const r = await truth(clip, actions);
+      return { first: r.first, frames: r.frames.map((f, i) => (i === 5 ? { rgb: f.rgb, depth: new Float32Array(32 * 32).fill(1) } : f)) };
+    };
+    const b = await wallPenetration(clips, bounced, TRUE_MAZE_MOVES, 32, 32);
+    expect(b.fraction!).toBeLessThanOrEqual(1 / 32);
+    expect(b.fraction!).toBeGreaterThan(0.9 / 32);
     const wrong = { ...TRUE_MAZE_MOVES, turnLeft: 0 }; // "noop" instead of turning: ends facing away
     expect((await revisitPsnr(clips, truth, wrong, 32, 32))!).toBeLessThan(30);
     expect(centreDepth(new Float32Array(16).fill(0.5), 4, 4)).toBe(4);
