@@ -8,7 +8,7 @@ import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
 import { getWorld } from "../src/worlds/index.js";
-import { encode, initTokenizer, TOKENIZER_DEFAULTS } from "../src/models/tokenizer.js";
+import { changeWeights, encode, initTokenizer, tokenizerLoss, TOKENIZER_DEFAULTS } from "../src/models/tokenizer.js";
 import { runTraining } from "../src/train/loop.js";
 import { TOKENIZER_RUN_DEFAULTS, tokenizerPhase } from "../src/train/tokenizer-phase.js";
 import type { TokenizerRunConfig } from "../src/train/tokenizer-phase.js";
@@ -47,6 +47,34 @@ describe("tokenizer", () => {
     const perFrame = 16 * 8;
     expect(Array.from(z2.subarray(0, 2 * perFrame))).toEqual(Array.from(z1.subarray(0, 2 * perFrame)));
     expect(Array.from(z2.subarray(2 * perFrame))).not.toEqual(Array.from(z1.subarray(2 * perFrame)));
+  });
+
+  it("changeWeight: weights 1 + c·|x_t − x_t−1| per pixel; the weighted loss equals plain MSE on a still clip and differs on a moving one", async () => {
+    // (B=1, T=2, 2×2, C=2): frame 1 differs from frame 0 in one pixel by (0.5, 0.3).
+    const x0 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+    const x1 = x0.slice();
+    x1[6] += 0.5;
+    x1[7] -= 0.3;
+    const w = (await changeWeights(np.array(Float32Array.from([...x0, ...x1]), { shape: [1, 2, 2, 2, 2] }), 10).data()) as Float32Array;
+    expect(Array.from(w).map((v) => +v.toFixed(5))).toEqual([1, 1, 1, 1, 1, 1, 1, 5]);
+    const cfg = { ...TOKENIZER_DEFAULTS, ...tiny };
+    const { params, state } = initTokenizer(makeKey(3), cfg);
+    const lossOf = async (x: Float32Array, c: number) => {
+      const r = tokenizerLoss(tree.ref(params as unknown as ParamTree) as never, state.codebook_KD.ref, np.array(x, { shape: [1, 2, 16, 16, 4] }), { ...cfg, changeWeight: c });
+      const { rgbMse, ...rest } = r.aux;
+      const [loss, rgb] = [(await r.loss.data())[0], (await rgbMse.data())[0]];
+      tree.dispose(rest as unknown as ParamTree);
+      return { loss, rgb };
+    };
+    const still = Float32Array.from({ length: 2 * 1024 }, (_, i) => ((i % 1024) * 7919) % 101 / 101);
+    const moving = still.slice();
+    for (let i = 1024; i < 1024 + 64; i++) moving[i] = 1 - moving[i];
+    const [a, b] = [await lossOf(still, 0), await lossOf(still, 8)];
+    expect(b.loss).toBeCloseTo(a.loss, 6);
+    const [c, d] = [await lossOf(moving, 0), await lossOf(moving, 8)];
+    expect(d.rgb).toBeCloseTo(c.rgb, 6); // the reported MSE stays unweighted
+    expect(Math.abs(d.loss - c.loss)).toBeGreaterThan(1e-5);
+    tree.dispose([params, state] as unknown as ParamTree);
   });
 
   it("overfits one tiny clip to ≥ 40 dB on onnxruntime", async () => {
