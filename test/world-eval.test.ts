@@ -355,6 +355,23 @@ describe("eval world", () => {
     expect(r.step_ms_median).toBeNull();
   }, 60_000);
 
+  it("platformer: the jump keys come from the LAM's actions.json when the world has none (a dynamics run folder)", async () => {
+    const lamDir = join(dir, "lam-run-plat");
+    mkdirSync(lamDir, { recursive: true });
+    const labels: Record<number, [string, string]> = { 0: ["noop", ""], 1: ["jump", "Space"] };
+    const actions = Array.from({ length: lam.config.codes }, (_, code) => ({ code, label: labels[code]?.[0] ?? "right", key: labels[code]?.[1] ?? null, share: 0, distinct: true }));
+    writeFileSync(join(lamDir, "actions.json"), JSON.stringify({ format: "worldkit-actions", version: 1, codes: lam.config.codes, method: "true-actions", source: { model: "m", data: "d" }, actions }));
+    const w = { ...world, actionMap: null };
+    const ds = openDataset(join(dir, "plat"));
+    const r = await evalWorld(w, ds, { lam: { ...lam, source: join(lamDir, "ckpt-000001.safetensors") }, quick: true, timing: false, backend: "jax" });
+    expect(r.jump_detail).not.toBeNull();
+    expect(r.jump_detail!.rollouts + r.jump_detail!.unseen).toBeGreaterThan(0);
+    expect(r.jump_right_detail).toBeNull(); // no code is bound to ArrowRight
+    const none = await evalWorld(w, ds, { lam, quick: true, timing: false, backend: "jax" });
+    expect(none.jump_detail).toBeNull();
+    expect(none.notes.some((n) => n.startsWith("jump:"))).toBe(true);
+  }, 120_000);
+
   it("`worldkit eval lam` on a world folder leaves the world's actions.json (its key binding) alone unless --actions is given", async () => {
     const file = join(dir, "world", "actions.json");
     const mine = JSON.stringify({ format: "worldkit-actions", version: 1, codes: lamCfg.codes, method: "true-actions", source: { model: "m", data: "d" }, actions: [] });

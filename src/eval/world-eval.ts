@@ -381,11 +381,13 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
       return out;
     };
 
+    // The keys' codes: a dynamics run folder has no actions.json; the LAM's own (written by `eval lam` beside its checkpoints, or a world folder's) names the same codes.
+    const actionMap = world.actionMap ?? (lam ? readActionMap(dirname(lam.source)) : null);
     let jump: JumpResult | null = null;
     let jumpRight: JumpResult | null = null;
     if (env === "platformer") {
-      const keys = jumpCodes(world.actionMap);
-      if (!keys) notes.push("jump: the world's actions.json binds no jump (Space) or no noop: jump_rise and jump_fall not measured");
+      const keys = jumpCodes(actionMap);
+      if (!keys) notes.push("jump: neither the world's nor the LAM's actions.json binds a jump (Space) and a noop: jump_rise and jump_fall not measured");
       else {
         const starts = await clips(await moments(isJumpStart, nStarts));
         progress("jump, then no key");
@@ -401,8 +403,6 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
     let wall: WallResult | null = null;
     let moves: MazeMoves | null = null;
     if (env === "maze3d") {
-      // A dynamics run folder has no actions.json; the LAM's own (written by `eval lam` beside its checkpoints) names the same codes.
-      const actionMap = world.actionMap ?? (lam ? readActionMap(dirname(lam.source)) : null);
       moves = mazeMoves({ actionMap, trueActions: !lam, actionNames: names, confusion: codes.confusion });
       if (!moves) notes.push("maze: no forward/turn-left codes (neither the world's nor the LAM's actions.json has them, and the LAM's codes on the held-out starts do not name them): revisit and wall tests skipped");
       else {
