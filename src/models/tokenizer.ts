@@ -173,13 +173,14 @@ function halves(p: TokenizerParams) {
 
 /** Mean squared error of RGB and of depth (0 when there is no depth channel). Consumes both. */
 export function reconstructionErrors(xhat_BTHWC: np.Array, x_BTHWC: np.Array, cfg: TokenizerConfig): { rgbMse: np.Array; depthMse: np.Array } {
-  const sq = np.square(xhat_BTHWC.sub(x_BTHWC));
-  if (cfg.channels === 4) {
-    const rgbMse = sq.ref.slice([], [], [], [], [0, 3]).mean();
-    const depthMse = sq.slice([], [], [], [], [3, 4]).mean();
-    return { rgbMse, depthMse };
-  }
-  return { rgbMse: sq.mean(), depthMse: np.zeros([]) };
+  const { rgb, depth } = channelMeans(np.square(xhat_BTHWC.sub(x_BTHWC)), cfg);
+  return { rgbMse: rgb, depthMse: depth };
+}
+
+/** Means of per-pixel values (B,T,H,W,C) over the RGB channels and over depth (0 for RGB-only). Consumes v. */
+function channelMeans(v: np.Array, cfg: TokenizerConfig): { rgb: np.Array; depth: np.Array } {
+  if (cfg.channels === 4) return { rgb: v.ref.slice([], [], [], [], [0, 3]).mean(), depth: v.slice([], [], [], [], [3, 4]).mean() };
+  return { rgb: v.mean(), depth: np.zeros([]) };
 }
 
 /** Per-pixel loss weights 1 + c·|x_t − x_t−1| (mean over channels; 1 on each clip's first frame), (B,T,H,W,1). Consumes x. */
@@ -187,18 +188,6 @@ export function changeWeights(x_BTHWC: np.Array, c: number): np.Array {
   const [B, T, H, W] = x_BTHWC.shape;
   const change_BUHW1 = np.abs(x_BTHWC.ref.slice([], [1, T]).sub(x_BTHWC.slice([], [0, T - 1]))).mean(-1, { keepdims: true });
   return np.concatenate([np.zeros([B, 1, H, W, 1]), change_BUHW1], 1).mul(c).add(1);
-}
-
-/** Weighted mean squared errors Σw·e²/Σw of RGB and depth (depth 0 for RGB-only). Consumes all arrays. */
-function weighted(xhat_BTHWC: np.Array, x_BTHWC: np.Array, w_BTHW1: np.Array, cfg: TokenizerConfig): { rgb: np.Array; depth: np.Array } {
-  const sq = np.square(xhat_BTHWC.sub(x_BTHWC));
-  const norm = w_BTHW1.ref.mean();
-  const wsq = sq.mul(w_BTHW1);
-  if (cfg.channels === 4) {
-    const rgb = wsq.ref.slice([], [], [], [], [0, 3]).mean().div(norm.ref);
-    return { rgb, depth: wsq.slice([], [], [], [], [3, 4]).mean().div(norm) };
-  }
-  return { rgb: wsq.mean().div(norm), depth: np.zeros([]) };
 }
 
 export interface TokenizerLossAux {
@@ -224,16 +213,18 @@ export function tokenizerLoss(
   const q = quantize({ codebook_KD }, z.ref, vqConfigOf(cfg));
   q.codebookLoss.dispose();
   const xhat = decode(dec, q.zq, cfg);
+  const sq = np.square(xhat.sub(x_BTHWC.ref));
   const cw = cfg.changeWeight ?? 0;
+  // With changeWeight, the loss weighs each pixel by changeWeights / their mean; the reported MSEs stay plain.
+  const w = cw > 0 ? changeWeights(x_BTHWC, cw) : (x_BTHWC.dispose(), null);
+  const plain = channelMeans(w ? sq.ref : sq, cfg);
+  const errors = { rgbMse: plain.rgb, depthMse: plain.depth };
   let recon: np.Array;
-  let errors: { rgbMse: np.Array; depthMse: np.Array };
-  if (cw > 0) {
-    const weight_BTHW1 = changeWeights(x_BTHWC.ref, cw);
-    errors = reconstructionErrors(xhat.ref, x_BTHWC.ref, cfg);
-    const w = weighted(xhat, x_BTHWC, weight_BTHW1, cfg);
-    recon = w.rgb.mul(cfg.rgbWeight).add(w.depth.mul(cfg.depthWeight));
+  if (w) {
+    const norm = w.ref.mean();
+    const weighted = channelMeans(sq.mul(w), cfg);
+    recon = weighted.rgb.mul(cfg.rgbWeight).add(weighted.depth.mul(cfg.depthWeight)).div(norm);
   } else {
-    errors = reconstructionErrors(xhat, x_BTHWC, cfg);
     recon = errors.rgbMse.ref.mul(cfg.rgbWeight).add(errors.depthMse.ref.mul(cfg.depthWeight));
   }
   const loss = recon.add(q.commitLoss.ref);
