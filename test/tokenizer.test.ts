@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initDevice, makeKey, np, tree } from "../src/core/index.js";
 import { resolveConfig } from "../src/core/config.js";
+import { namedLeaves } from "../src/core/tree-names.js";
 import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
@@ -136,6 +137,42 @@ describe("tokenizer", () => {
       runTraining(tokenizerPhase(runConfig({ init: join(dir, "nowhere") }), openDataset(join(dir, "data"))), { out: join(dir, "init-none"), command: ["test"], quiet: true }),
     ).rejects.toThrow(/train.init .*nowhere: no checkpoint there/);
     for (const r of [first, start]) {
+      tree.dispose(r.params as unknown as ParamTree);
+      tree.dispose(r.state as unknown as ParamTree);
+    }
+  });
+
+  it("train.initLayers starts a shallower model from picked blocks of a deeper one; a bad pick is named", async () => {
+    const deep = (train: Record<string, unknown>, layers: number) =>
+      resolveConfig(TOKENIZER_RUN_DEFAULTS, { values: { ...runConfig(train), tokenizer: { ...tiny, encoderLayers: layers, decoderLayers: layers } }, source: "test" });
+    const phase = tokenizerPhase(deep({ steps: 2 }, 3), openDataset(join(dir, "data")));
+    const src = await runTraining(phase, { out: join(dir, "layers-src"), command: ["test"], quiet: true });
+    phase.dispose?.();
+    const fine = tokenizerPhase(deep({ steps: 2, init: join(dir, "layers-src"), initLayers: "2,0" }, 2), openDataset(join(dir, "data")));
+    const start = await runTraining(fine, { out: join(dir, "layers-dst"), command: ["test"], quiet: true, stopAt: 0 });
+    fine.dispose?.();
+    const srcLeaves = new Map(namedLeaves(src.params as unknown as ParamTree));
+    const dstLeaves = namedLeaves(start.params as unknown as ParamTree);
+    expect(dstLeaves.length).toBeLessThan(srcLeaves.size);
+    let blockLeaves = 0;
+    for (const [name, x] of dstLeaves) {
+      // Block 0 of the new model is block 2 of the old, block 1 is block 0; all else by name.
+      const from = name.replace(/\.blocks\.(\d+)\./, (_, i: string) => `.blocks.${[2, 0][Number(i)]}.`);
+      if (from !== name || /\.blocks\.0\./.test(name)) blockLeaves++;
+      expect(await host(x), name).toEqual(await host(srcLeaves.get(from)!));
+    }
+    expect(blockLeaves).toBeGreaterThan(0);
+    expect(await host(start.state.codebook_KD)).toEqual(await host(src.state.codebook_KD));
+    const bad = tokenizerPhase(deep({ init: join(dir, "layers-src"), initLayers: "0,3" }, 2), openDataset(join(dir, "data")));
+    await expect(runTraining(bad, { out: join(dir, "layers-bad"), command: ["test"], quiet: true, stopAt: 0 })).rejects.toThrow(/initLayers "0,3": "3" is not a block .* 0\.\.2/);
+    bad.dispose?.();
+    const wrongCount = tokenizerPhase(deep({ init: join(dir, "layers-src"), initLayers: "1" }, 2), openDataset(join(dir, "data")));
+    await expect(runTraining(wrongCount, { out: join(dir, "layers-count"), command: ["test"], quiet: true, stopAt: 0 })).rejects.toThrow(/initLayers "1": params lack/);
+    wrongCount.dispose?.();
+    await expect(runTraining(tokenizerPhase(runConfig({ initLayers: "0" }), openDataset(join(dir, "data"))), { out: join(dir, "layers-noinit"), command: ["test"], quiet: true })).rejects.toThrow(
+      /no train.init is given/,
+    );
+    for (const r of [src, start]) {
       tree.dispose(r.params as unknown as ParamTree);
       tree.dispose(r.state as unknown as ParamTree);
     }

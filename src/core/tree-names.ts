@@ -235,3 +235,15 @@ export function compareNames(a: string, b: string): number {
   }
   return pa.length - pb.length;
 }
+
+/** The first difference of names or shapes between two param trees (borrows both), or "". */
+export function compareShapes(got: ParamTree, want: ParamTree): string {
+  const a = new Map(namedLeaves(got).map(([n, x]) => [n, x.shape.join("×")]));
+  for (const [n, x] of namedLeaves(want)) {
+    const s = a.get(n);
+    if (s === undefined) return `params lack "${n}"`;
+    if (s !== x.shape.join("×")) return `"${n}" is ${s}, the model wants ${x.shape.join("×")}`;
+    a.delete(n);
+  }
+  return a.size ? `unexpected params ${[...a.keys()].slice(0, 3).join(", ")}` : "";
+}

@@ -12,7 +12,7 @@ import { mkdir } from "node:fs/promises";
 import { hostRng } from "../core/keys.js";
 import { jit, np, tree } from "../core/jax.js";
 import { loadCheckpoint } from "../core/checkpoint.js";
-import { namedLeaves } from "../core/tree-names.js";
+import { compareShapes } from "../core/tree-names.js";
 import type { ParamTree } from "../core/tree-names.js";
 import type { OwnedFunction } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
@@ -71,18 +71,6 @@ interface Batch {
   tokens_BTN: Int32Array;
   actions_BT: Int32Array;
   mask_BTN: Uint8Array;
-}
-
-/** The first difference of names or shapes between two param trees (borrows both), or "". */
-function compareShapes(got: ParamTree, want: ParamTree): string {
-  const a = new Map(namedLeaves(got).map(([n, x]) => [n, x.shape.join("×")]));
-  for (const [n, x] of namedLeaves(want)) {
-    const s = a.get(n);
-    if (s === undefined) return `params lack "${n}"`;
-    if (s !== x.shape.join("×")) return `"${n}" is ${s}, the model wants ${x.shape.join("×")}`;
-    a.delete(n);
-  }
-  return a.size ? `unexpected params ${[...a.keys()].slice(0, 3).join(", ")}` : "";
 }
 
 /** Mix (seed, index) into one 32-bit host seed. */

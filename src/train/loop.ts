@@ -18,6 +18,7 @@ import { freezeDeep } from "../core/config.js";
 import { warmupCosine } from "../nn/schedule.js";
 import { Progress } from "../core/progress.js";
 import { checkpointPath, latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from "../core/checkpoint.js";
+import { compareShapes } from "../core/tree-names.js";
 import type { ParamTree } from "../core/tree-names.js";
 import { appendMetrics, createRunFolder, flushMetrics, readMetrics } from "./run-folder.js";
 import { COLORS, plotPanels } from "./plot.js";
@@ -64,6 +65,12 @@ export interface TrainConfig {
    * e.g. a tokenizer for a new world from the default world's. "" = fresh init. Shapes must match.
    */
   init: string;
+  /**
+   * With `init`: keep only these blocks of the checkpoint's `blocks` lists, in this order, e.g.
+   * "0,3" starts a 2-layer model from a 4-layer one's first and last blocks (a smaller, faster
+   * model that begins from a trained one). "" keeps them all.
+   */
+  initLayers: string;
 }
 
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = freezeDeep({
@@ -85,6 +92,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = freezeDeep({
   backend: "ort",
   threads: 0,
   init: "",
+  initLayers: "",
 });
 
 /** Scalar metrics a step returns: arrays (read after the step) or plain numbers. */
@@ -162,9 +170,10 @@ async function readMetricsOf(metrics: StepMetrics): Promise<Record<string, numbe
 }
 
 /** Params and state from `path` (run folder or checkpoint file), the fresh optimizer; consumes `fresh`. */
-async function initFrom<P extends object, S extends object, B>(path: string, fresh: { params: P; state: S; opt: ParamTree }, phase: Phase<P, S, B>): Promise<{ params: P; state: S; opt: ParamTree }> {
+async function initFrom<P extends object, S extends object, B>(path: string, layers: string, fresh: { params: P; state: S; opt: ParamTree }, phase: Phase<P, S, B>): Promise<{ params: P; state: S; opt: ParamTree }> {
   const file = existsSync(join(path, "config.json")) ? await latestCheckpoint(path) : path;
   if (!file || !existsSync(file)) throw new Error(`train.init ${path}: no checkpoint there (give a run folder or a ckpt-*.safetensors file)`);
+  if (layers) return initFromLayers(file, layers, fresh);
   const adapted = phase.adaptInit ? await phase.adaptInit(file, fresh) : null;
   if (adapted) return adapted;
   const ck = await loadCheckpoint(file, {
@@ -176,6 +185,69 @@ async function initFrom<P extends object, S extends object, B>(path: string, fre
   return { params: ck.params as P, state: o.state, opt: fresh.opt };
 }
 
+/** Parse `train.initLayers` ("0,3") against a checkpoint with `have` blocks. */
+export function parseInitLayers(spec: string, have: number, file: string): number[] {
+  const picks = spec.split(",").map((s) => s.trim());
+  const out = picks.map(Number);
+  const bad = picks.find((s, i) => !/^\d+$/.test(s) || out[i] >= have);
+  if (bad !== undefined) throw new Error(`train.initLayers "${spec}": "${bad}" is not a block of ${file} (it has blocks 0..${have - 1})`);
+  return out;
+}
+
+/** The length of every `blocks` list in `t`. */
+function blockCounts(t: ParamTree): number[] {
+  if (Array.isArray(t) || t === null || typeof t !== "object" || t instanceof np.Array) return [];
+  return Object.entries(t as Record<string, ParamTree>).flatMap(([k, v]) => (k === "blocks" && Array.isArray(v) ? [v.length] : blockCounts(v)));
+}
+
+/** Replace every `blocks` list (checked by `parseInitLayers` first) in `t` by the picked entries (the unpicked ones are disposed). */
+function pickBlocks(t: ParamTree, spec: string, file: string): { tree: ParamTree; found: boolean } {
+  if (Array.isArray(t) || t === null || typeof t !== "object" || t instanceof np.Array) return { tree: t, found: false };
+  let found = false;
+  const out: Record<string, ParamTree> = {};
+  for (const [k, v] of Object.entries(t as Record<string, ParamTree>)) {
+    if (k === "blocks" && Array.isArray(v)) {
+      const keep = spec.split(",").map(Number);
+      const used = new Set(keep);
+      v.forEach((b, i) => {
+        if (!used.has(i)) tree.dispose(b);
+      });
+      out[k] = keep.map((i, j) => (keep.indexOf(i) === j ? v[i] : tree.ref(v[i] as never)) as ParamTree);
+      found = true;
+    } else {
+      const r = pickBlocks(v, spec, file);
+      out[k] = r.tree;
+      found ||= r.found;
+    }
+  }
+  return { tree: out as ParamTree, found };
+}
+
+/** `train.init` with `train.initLayers`: the picked blocks and everything else as is; consumes `fresh`. */
+async function initFromLayers<P extends object, S extends object>(file: string, layers: string, fresh: { params: P; state: S; opt: ParamTree }): Promise<{ params: P; state: S; opt: ParamTree }> {
+  const ck = await loadCheckpoint(file);
+  try {
+    for (const n of blockCounts(ck.params)) parseInitLayers(layers, n, file);
+  } catch (e) {
+    tree.dispose([ck.params, ck.optState ?? [], fresh.params as ParamTree, fresh.state as ParamTree, fresh.opt]);
+    throw e;
+  }
+  const { tree: params, found } = pickBlocks(ck.params, layers, file);
+  // The phase's state (codebook EMA and the like) comes from the checkpoint too; its Adam moments do not.
+  const saved = ck.optState as { adam?: ParamTree; state?: ParamTree } | null;
+  const state = pickBlocks(saved?.state ?? {}, layers, file).tree;
+  tree.dispose(saved?.adam ?? []);
+  const problems = !found
+    ? `it has no "blocks" list to pick from`
+    : compareShapes(params, fresh.params as ParamTree) || (compareShapes(state, fresh.state as ParamTree) && `state: ${compareShapes(state, fresh.state as ParamTree)}`);
+  tree.dispose([fresh.params as ParamTree, fresh.state as ParamTree]);
+  if (problems) {
+    tree.dispose([params, state, fresh.opt]);
+    throw new Error(`train.init ${file} with train.initLayers "${layers}": ${problems}`);
+  }
+  return { params: params as P, state: state as S, opt: fresh.opt };
+}
+
 /** Train a phase to `config.train.steps`, resuming if asked. Returns the final params (owned by the caller). */
 export async function runTraining<P extends object, S extends object, B>(
   phase: Phase<P, S, B>,
@@ -184,6 +256,7 @@ export async function runTraining<P extends object, S extends object, B>(
   const cfg = phase.config.train;
   const resumeFrom = opts.resume ? await latestCheckpoint(opts.out) : null;
   if (opts.resume && !resumeFrom) throw new Error(`--resume ${opts.out}: no checkpoint found in that folder`);
+  if (cfg.initLayers && !cfg.init) throw new Error(`train.initLayers "${cfg.initLayers}" picks blocks of the train.init checkpoint, but no train.init is given`);
   if (!opts.resume && existsSync(join(opts.out, "metrics.jsonl"))) {
     throw new Error(`${opts.out} already holds a run; pass --resume to continue it or choose another --out`);
   }
@@ -207,7 +280,7 @@ export async function runTraining<P extends object, S extends object, B>(
     step = ck.step;
     phase.restoreLoader(ck.extra.loader);
   } else if (cfg.init) {
-    ({ params, state, opt } = await initFrom(cfg.init, fresh, phase));
+    ({ params, state, opt } = await initFrom(cfg.init, cfg.initLayers, fresh, phase));
   } else {
     ({ params, state, opt } = fresh);
   }
