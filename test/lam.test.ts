@@ -311,6 +311,34 @@ describe("lam change signs", () => {
     for (let n = 0; n < 4; n++) expect(at(n, 1)).toEqual([0, 1, 0]);
   });
 
+  it("changeNorm: each transition's error is divided by its mean squared change + ε, the weights scaled to mean 1", async () => {
+    const norm = { ...cfg, changeNorm: 1e-3 };
+    const { params, state } = initLam(makeKey(7), norm);
+    const a = frames(1, 1);
+    // Clip 0 changes a lot (every value +0.2), clip 1 a little (+0.01 on a quarter of them).
+    const clip = (u: number) => Float32Array.from([...a, ...a.map((v, i) => v + (u === 0 ? 0.2 : i % 4 === 0 ? 0.01 : 0))]);
+    const msq = [0.04, 0.0001 / 4];
+    const run = async (x: Float32Array, B: number, c: typeof cfg) => {
+      const r = lamLoss(tree.ref(params as unknown as ParamTree) as never, state.codebook_KD.ref, np.array(x, { shape: [B, 2, 16, 16, 3] }), c);
+      const [loss, commit] = [((await r.loss.data()) as Float32Array)[0], ((await r.aux.commit.ref.data()) as Float32Array)[0]];
+      tree.dispose(r.aux as never);
+      return { loss, commit };
+    };
+    const one = [await run(clip(0), 1, cfg), await run(clip(1), 1, cfg)];
+    const err = one.map((o) => o.loss - o.commit);
+    const both = Float32Array.from([...clip(0), ...clip(1)]);
+    const plain = await run(both, 2, cfg);
+    const normed = await run(both, 2, norm);
+    const inv = msq.map((m) => 1 / (m + 1e-3));
+    const w = inv.map((v) => v / ((inv[0] + inv[1]) / 2));
+    expect(plain.loss - plain.commit).toBeCloseTo((err[0] + err[1]) / 2, 4);
+    expect(normed.commit).toBeCloseTo(plain.commit, 6);
+    expect(normed.loss - normed.commit).toBeCloseTo((w[0] * err[0] + w[1] * err[1]) / 2, 4);
+    // The small change now counts ~40× more than the large one.
+    expect(w[1] / w[0]).toBeGreaterThan(30);
+    tree.dispose([params as unknown as ParamTree, state as unknown as ParamTree]);
+  });
+
   it("adds signWeight × a cross-entropy over 3 classes per token and channel to the loss", async () => {
     const base = { ...cfg, signWeight: 0 };
     const withSign = { ...cfg, signWeight: 0.1 };

@@ -32,6 +32,7 @@ import { addPositions, initLearnedPositions } from "../nn/position.js";
 import type { LearnedPositionParams } from "../nn/position.js";
 import { initSTStack, stBlock, stStack } from "../nn/st-block.js";
 import { norm } from "../nn/norm.js";
+import { divide } from "../nn/ops.js";
 import type { STStackParams } from "../nn/st-block.js";
 import { VQ_DEFAULTS, initCodeAge, initVQ, initVQEma, quantize } from "../nn/vq.js";
 import type { VQConfig, VQEmaState } from "../nn/vq.js";
@@ -147,6 +148,15 @@ export interface LamConfig {
    * is the same (maze3d: forward and back shared codes).
    */
   codeRegions: number;
+  /**
+   * ε of a per-transition normalisation of the reconstruction error (0: none): each clip step's
+   * error is divided by its own mean squared change (x_t+1 − x_t)² + ε, the weights scaled to
+   * mean 1 over the batch. Without it a step that changes a lot outweighs one that changes a
+   * little: on maze3d a step near a wall changes the view ~10× more than one far from it
+   * (mean squared change 1e-2 against 1e-3), and the codes split each move by that distance
+   * while a step back far from a wall shared the far forward code.
+   */
+  changeNorm: number;
 }
 
 export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
@@ -175,6 +185,7 @@ export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
   flowWeight: 0,
   signWeight: 0,
   signThreshold: 0.002,
+  changeNorm: 0,
   codeRegions: 1,
 });
 
@@ -458,7 +469,12 @@ export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, 
   } else if (signOut) tree.dispose(signOut);
   const prev = pooled.ref.slice([], [0, T - 1]);
   const next = pooled.slice([], [1, T]);
-  const weight = np.abs(next.ref.sub(prev.ref)).mean(-1, { keepdims: true }).mul(cfg.changeWeight).add(1);
+  let weight = np.abs(next.ref.sub(prev.ref)).mean(-1, { keepdims: true }).mul(cfg.changeWeight).add(1);
+  if ((cfg.changeNorm ?? 0) > 0) {
+    const [Bn, Un] = next.shape;
+    const inv = divide(np.ones([Bn, Un]), np.square(next.ref.sub(prev.ref)).reshape([Bn, Un, -1]).mean(-1).add(cfg.changeNorm)); // (B,U)
+    weight = weight.mul(divide(inv.ref, inv.mean()).reshape([Bn, Un, 1, 1, 1]));
+  }
   const xhat = decodeNext(dec, prev.ref, lastMotion(prev), q.zq, cfg);
   const sq = np.square(xhat.sub(next));
   const mse = sq.ref.mean();
