@@ -4,7 +4,8 @@
  * server), a mapped key changes the frame, an fps figure appears; with onnxruntime-web's files
  * unreachable it plays on jax-js and says so; a typed prompt starts the world over from a
  * dreamed frame, and an unknown word is named. Screenshots are saved to a temp folder (their
- * paths are printed) for a person to look at.
+ * paths are printed) for a person to look at. The last test plays the bundled default world
+ * (models/default) the same way.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -203,5 +204,40 @@ describe.skipIf(!hasChromium)("player page in chromium", () => {
     const n = await steps(p);
     await stepsReach(p, n + 2);
     await p.close();
+  });
+
+  it("plays the bundled default world (models/default): a key changes the frame, fps shown, screenshot saved", async () => {
+    const own = await startServer({ worldDir: "models/default", webDir: WEB_DIR, port: 0 });
+    const p = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    const errors: string[] = [];
+    p.on("pageerror", (e) => errors.push(e.message));
+    try {
+      const t0 = Date.now();
+      await p.goto(own.url);
+      await p.waitForSelector('#status[data-state="playing"]', { timeout: 60_000 });
+      const readyMs = Date.now() - t0;
+      await p.waitForFunction(`/^fps \\d+\\.\\d$/.test(document.getElementById("fps").textContent)`, undefined, { timeout: 30_000 });
+      const fps = await p.textContent("#fps");
+      expect(Number(fps!.slice(4))).toBeGreaterThan(0);
+      expect(await p.textContent("#device")).toMatch(/^onnxruntime-web · wasm, int8, \d+ threads?$/);
+      const labels = await p.$$eval("#actions button", (bs) => bs.map((b) => b.textContent));
+      expect(labels.some((l) => /^right code \d+ · Right$/.test(l ?? ""))).toBe(true);
+      await p.keyboard.press("KeyP");
+      await p.waitForSelector('#status[data-state="paused"]');
+      let n = -1;
+      while (n !== (n = await steps(p))) await p.waitForTimeout(300);
+      const before = await canvasPixels(p);
+      await p.keyboard.press("ArrowRight");
+      await stepsReach(p, n + 1);
+      expect(await p.textContent("#last")).toMatch(/^right \(code \d+\)$/);
+      expect(await canvasPixels(p)).not.toBe(before);
+      const shot = join(mkdtempSync(join(tmpdir(), "wk-player-default-")), "default-world.png");
+      await p.screenshot({ path: shot });
+      console.log(`browser.test: models/default playable after ${readyMs} ms; ${fps}; ${await p.textContent("#ms")}; screenshot ${shot}`);
+      expect(errors).toEqual([]);
+    } finally {
+      await p.close();
+      await own.close();
+    }
   });
 });
