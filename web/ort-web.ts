@@ -20,9 +20,10 @@ export interface WebOrt {
 
 /**
  * Load and configure onnxruntime-web. `pageUrl`: the page's address (the runtime files' folder
- * is resolved against it); `threads`: wanted threads, 1 when not isolated. The default is
- * onnxruntime-web's own, half the cores up to 4: the page, its compositor and the other tabs
- * keep the rest, and on a busy 2-core machine one thread measured faster than two.
+ * is resolved against it); `threads`: wanted threads, 1 when not isolated. The default is every
+ * core up to 4: on this project's 2-core machine, idle, 2 threads stepped the default world in
+ * 70 ms against 100 with 1 (bench/RESULTS.md); with half the cores, as onnxruntime-web's own
+ * default would have it, a 2-core machine got 1.
  */
 export async function loadWebOrt(pageUrl: string, threads?: number): Promise<WebOrt> {
   // Resolved through the "onnxruntime-web-use-extern-wasm" condition (vite.config.ts): the build
@@ -30,7 +31,7 @@ export async function loadWebOrt(pageUrl: string, threads?: number): Promise<Web
   const ort = await import("onnxruntime-web/wasm");
   const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
   const isolated = g.crossOriginIsolated === true;
-  const wanted = threads ?? Math.min(4, Math.ceil((g.navigator?.hardwareConcurrency ?? 1) / 2));
+  const wanted = threads ?? Math.min(4, g.navigator?.hardwareConcurrency ?? 1);
   const n = isolated ? Math.max(1, Math.floor(wanted)) : 1;
   ort.env.wasm.wasmPaths = new URL(ORT_FILES_DIR, pageUrl).href;
   ort.env.wasm.numThreads = n;
