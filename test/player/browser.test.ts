@@ -224,12 +224,14 @@ describe.skipIf(!hasChromium)("player page in chromium", () => {
       expect(labels.some((l) => /^right code \d+ · Right$/.test(l ?? ""))).toBe(true);
       await p.keyboard.press("KeyP");
       await p.waitForSelector('#status[data-state="paused"]');
+      // A step of this bigger world can still be in flight after the pause (~0.1 s idle, more
+      // on a loaded CI machine): wait until a whole second passes without one.
       let n = -1;
-      while (n !== (n = await steps(p))) await p.waitForTimeout(300);
+      while (n !== (n = await steps(p))) await p.waitForTimeout(1000);
       const before = await canvasPixels(p);
       await p.keyboard.press("ArrowRight");
-      await stepsReach(p, n + 1);
-      expect(await p.textContent("#last")).toMatch(/^right \(code \d+\)$/);
+      await p.waitForFunction(`/^right \\(code \\d+\\)$/.test(document.getElementById("last").textContent)`, undefined, { timeout: 30_000 });
+      expect(await steps(p)).toBe(n + 1);
       expect(await canvasPixels(p)).not.toBe(before);
       const shot = join(mkdtempSync(join(tmpdir(), "wk-player-default-")), "default-world.png");
       await p.screenshot({ path: shot });
