@@ -469,12 +469,13 @@ export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, 
   } else if (signOut) tree.dispose(signOut);
   const prev = pooled.ref.slice([], [0, T - 1]);
   const next = pooled.slice([], [1, T]);
-  let weight = np.abs(next.ref.sub(prev.ref)).mean(-1, { keepdims: true }).mul(cfg.changeWeight).add(1);
+  const change = next.ref.sub(prev.ref);
+  let weight = np.abs(change.ref).mean(-1, { keepdims: true }).mul(cfg.changeWeight).add(1);
   if ((cfg.changeNorm ?? 0) > 0) {
     const [Bn, Un] = next.shape;
-    const inv = divide(np.ones([Bn, Un]), np.square(next.ref.sub(prev.ref)).reshape([Bn, Un, -1]).mean(-1).add(cfg.changeNorm)); // (B,U)
+    const inv = divide(np.ones([Bn, Un]), np.square(change).reshape([Bn, Un, -1]).mean(-1).add(cfg.changeNorm)); // (B,U)
     weight = weight.mul(divide(inv.ref, inv.mean()).reshape([Bn, Un, 1, 1, 1]));
-  }
+  } else change.dispose();
   const xhat = decodeNext(dec, prev.ref, lastMotion(prev), q.zq, cfg);
   const sq = np.square(xhat.sub(next));
   const mse = sq.ref.mean();

@@ -200,22 +200,20 @@ function blockCounts(t: ParamTree): number[] {
   return Object.entries(t as Record<string, ParamTree>).flatMap(([k, v]) => (k === "blocks" && Array.isArray(v) ? [v.length] : blockCounts(v)));
 }
 
-/** Replace every `blocks` list (checked by `parseInitLayers` first) in `t` by the picked entries (the unpicked ones are disposed). */
-function pickBlocks(t: ParamTree, spec: string, file: string): { tree: ParamTree; found: boolean } {
+/** Replace every `blocks` list in `t` by its entries `keep` (checked by `parseInitLayers`; the unpicked ones are disposed). */
+function pickBlocks(t: ParamTree, keep: number[]): { tree: ParamTree; found: boolean } {
   if (Array.isArray(t) || t === null || typeof t !== "object" || t instanceof np.Array) return { tree: t, found: false };
   let found = false;
   const out: Record<string, ParamTree> = {};
   for (const [k, v] of Object.entries(t as Record<string, ParamTree>)) {
     if (k === "blocks" && Array.isArray(v)) {
-      const keep = spec.split(",").map(Number);
-      const used = new Set(keep);
       v.forEach((b, i) => {
-        if (!used.has(i)) tree.dispose(b);
+        if (!keep.includes(i)) tree.dispose(b);
       });
       out[k] = keep.map((i, j) => (keep.indexOf(i) === j ? v[i] : tree.ref(v[i] as never)) as ParamTree);
       found = true;
     } else {
-      const r = pickBlocks(v, spec, file);
+      const r = pickBlocks(v, keep);
       out[k] = r.tree;
       found ||= r.found;
     }
@@ -226,20 +224,20 @@ function pickBlocks(t: ParamTree, spec: string, file: string): { tree: ParamTree
 /** `train.init` with `train.initLayers`: the picked blocks and everything else as is; consumes `fresh`. */
 async function initFromLayers<P extends object, S extends object>(file: string, layers: string, fresh: { params: P; state: S; opt: ParamTree }): Promise<{ params: P; state: S; opt: ParamTree }> {
   const ck = await loadCheckpoint(file);
+  let keep: number[] = [];
   try {
-    for (const n of blockCounts(ck.params)) parseInitLayers(layers, n, file);
+    for (const n of blockCounts(ck.params)) keep = parseInitLayers(layers, n, file);
   } catch (e) {
     tree.dispose([ck.params, ck.optState ?? [], fresh.params as ParamTree, fresh.state as ParamTree, fresh.opt]);
     throw e;
   }
-  const { tree: params, found } = pickBlocks(ck.params, layers, file);
+  const { tree: params, found } = pickBlocks(ck.params, keep);
   // The phase's state (codebook EMA and the like) comes from the checkpoint too; its Adam moments do not.
   const saved = ck.optState as { adam?: ParamTree; state?: ParamTree } | null;
-  const state = pickBlocks(saved?.state ?? {}, layers, file).tree;
+  const state = pickBlocks(saved?.state ?? {}, keep).tree;
   tree.dispose(saved?.adam ?? []);
-  const problems = !found
-    ? `it has no "blocks" list to pick from`
-    : compareShapes(params, fresh.params as ParamTree) || (compareShapes(state, fresh.state as ParamTree) && `state: ${compareShapes(state, fresh.state as ParamTree)}`);
+  const stateProblem = compareShapes(state, fresh.state as ParamTree);
+  const problems = !found ? `it has no "blocks" list to pick from` : compareShapes(params, fresh.params as ParamTree) || (stateProblem && `state: ${stateProblem}`);
   tree.dispose([fresh.params as ParamTree, fresh.state as ParamTree]);
   if (problems) {
     tree.dispose([params, state, fresh.opt]);
