@@ -12,7 +12,8 @@ import { runTraining } from "../src/train/loop.js";
 import { latestCheckpoint } from "../src/core/checkpoint.js";
 import { DYNAMICS_RUN_DEFAULTS, dynamicsPhase } from "../src/train/dynamics-phase.js";
 import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
-import { disposeWorld, loadWorld } from "../src/world/dynamics-io.js";
+import { disposeWorld, loadWorld, saveWorldDynamics } from "../src/world/dynamics-io.js";
+import { namedLeaves } from "../src/core/tree-names.js";
 import { WorldSession } from "../src/world/session.js";
 import { hostRng, initDevice, makeKey, np, tree } from "../src/core/index.js";
 import type { KVCache } from "../src/nn/attention.js";
@@ -281,6 +282,17 @@ describe("dynamics", () => {
     tree.dispose(r.params as unknown as ParamTree);
     const gw = await loadWorld(join(dir, "grouped"));
     expect(gw.dynamics.config.actionGroups).toEqual([0, 1, 2, 3, 1, 2]);
+    // train.init from a world folder: its dynamics.safetensors ({ params }, no optimizer state) as is.
+    mkdirSync(join(dir, "gworld"));
+    await saveWorldDynamics(join(dir, "gworld"), gw.dynamics);
+    const again = await dynamicsPhase(resolveConfig(DYNAMICS_RUN_DEFAULTS, { values: gcfg, source: "test" }, { values: { train: { init: join(dir, "gworld") } }, source: "test" }), openDataset(join(dir, "data")), join(dir, "from-world"));
+    const started = await runTraining(again, { out: join(dir, "from-world"), command: ["test"], quiet: true, stopAt: 0 });
+    again.dispose?.();
+    const want = new Map(namedLeaves(gw.dynamics.params as unknown as ParamTree));
+    const got = namedLeaves(started.params as unknown as ParamTree);
+    expect(got.length).toBe(want.size);
+    for (const [name, x] of got) expect(await x.ref.data(), name).toEqual(await want.get(name)!.ref.data());
+    tree.dispose(started.params as unknown as ParamTree);
     const g = new WorldSession(gw, { seed: 1, temperature: 0 });
     expect(g.actionCount).toBe(6);
     await g.start({ frames: new Float32Array(2 * 16 * 16 * 4).fill(0.5), count: 2 });

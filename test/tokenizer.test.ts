@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,7 @@ import { changeWeights, encode, initTokenizer, tokenizerLoss, TOKENIZER_DEFAULTS
 import { runTraining } from "../src/train/loop.js";
 import { TOKENIZER_RUN_DEFAULTS, tokenizerPhase } from "../src/train/tokenizer-phase.js";
 import type { TokenizerRunConfig } from "../src/train/tokenizer-phase.js";
-import { loadTokenizer } from "../src/world/tokenizer-io.js";
+import { disposeTokenizer, loadTokenizer, saveWorldTokenizer } from "../src/world/tokenizer-io.js";
 import { evalTokenizer } from "../src/eval/tokenizer-eval.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wk-tok-"));
@@ -172,6 +172,14 @@ describe("tokenizer", () => {
     await expect(runTraining(tokenizerPhase(runConfig({ initLayers: "0" }), openDataset(join(dir, "data"))), { out: join(dir, "layers-noinit"), command: ["test"], quiet: true })).rejects.toThrow(
       /no train.init is given/,
     );
+    // A world folder's tokenizer.safetensors keeps its codebook beside the params and no EMA state: refused, by name.
+    const loaded = await loadTokenizer(join(dir, "layers-src"));
+    mkdirSync(join(dir, "layers-world"));
+    await saveWorldTokenizer(join(dir, "layers-world"), loaded);
+    disposeTokenizer(loaded);
+    const fromWorld = tokenizerPhase(deep({ init: join(dir, "layers-world") }, 3), openDataset(join(dir, "data")));
+    await expect(runTraining(fromWorld, { out: join(dir, "layers-fromworld"), command: ["test"], quiet: true, stopAt: 0 })).rejects.toThrow(/tokenizer\.safetensors: a world's part file with codebook_KD beside its params/);
+    fromWorld.dispose?.();
     for (const r of [src, start]) {
       tree.dispose(r.params as unknown as ParamTree);
       tree.dispose(r.state as unknown as ParamTree);

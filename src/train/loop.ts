@@ -169,20 +169,53 @@ async function readMetricsOf(metrics: StepMetrics): Promise<Record<string, numbe
   return out;
 }
 
-/** Params and state from `path` (run folder or checkpoint file), the fresh optimizer; consumes `fresh`. */
+/**
+ * The checkpoint file `train.init` names: a run folder's latest checkpoint, a world folder's part
+ * file (`<phase>.safetensors`, e.g. models/default/dynamics.safetensors), or the file itself.
+ */
+async function initFile(path: string, phaseName: string): Promise<string> {
+  const part = join(path, `${phaseName}.safetensors`);
+  const file = existsSync(part) ? part : existsSync(join(path, "config.json")) ? await latestCheckpoint(path) : path;
+  if (!file || !existsSync(file)) throw new Error(`train.init ${path}: no checkpoint there (give a run folder, a world folder or a ckpt-*.safetensors file)`);
+  return file;
+}
+
+/**
+ * A checkpoint's params and saved phase state. A world's part file holds `{ params }` and no
+ * optimizer or phase state: its params are unwrapped and its state is null (the phase starts
+ * its own). A part with more beside its params (the tokenizer's and LAM's codebooks, kept in the
+ * training state) is refused: its run folder has that state.
+ */
+async function loadInit(file: string, fresh: ParamTree): Promise<{ params: ParamTree; state: ParamTree | null }> {
+  const ck = await loadCheckpoint(file);
+  const saved = ck.optState as { adam?: ParamTree; state?: ParamTree } | null;
+  tree.dispose(saved?.adam ?? []);
+  const keys = Object.keys(ck.params as object);
+  const wrapped = saved === null && keys.includes("params") && !Object.keys(fresh as object).includes("params");
+  if (!wrapped) return { params: ck.params, state: saved?.state ?? null };
+  const { params, ...rest } = ck.params as Record<string, ParamTree>;
+  if (keys.length > 1) {
+    tree.dispose([params, rest as ParamTree]);
+    throw new Error(`train.init ${file}: a world's part file with ${keys.filter((k) => k !== "params").join(", ")} beside its params; init from the run folder that made it`);
+  }
+  return { params, state: null };
+}
+
+/** Params and state from `path` (run folder, world folder or checkpoint file), the fresh optimizer; consumes `fresh`. */
 async function initFrom<P extends object, S extends object, B>(path: string, layers: string, fresh: { params: P; state: S; opt: ParamTree }, phase: Phase<P, S, B>): Promise<{ params: P; state: S; opt: ParamTree }> {
-  const file = existsSync(join(path, "config.json")) ? await latestCheckpoint(path) : path;
-  if (!file || !existsSync(file)) throw new Error(`train.init ${path}: no checkpoint there (give a run folder or a ckpt-*.safetensors file)`);
+  const file = await initFile(path, phase.name);
   if (layers) return initFromLayers(file, layers, fresh);
   const adapted = phase.adaptInit ? await phase.adaptInit(file, fresh) : null;
   if (adapted) return adapted;
-  const ck = await loadCheckpoint(file, {
-    template: fresh.params as ParamTree,
-    optTemplate: { adam: fresh.opt, state: fresh.state as ParamTree },
-  });
-  const o = ck.optState as { adam: ParamTree; state: S };
-  tree.dispose([o.adam, fresh.params as ParamTree, fresh.state as ParamTree]);
-  return { params: ck.params as P, state: o.state, opt: fresh.opt };
+  const loaded = await loadInit(file, fresh.params as ParamTree);
+  const problems = compareShapes(loaded.params, fresh.params as ParamTree) || (loaded.state && compareShapes(loaded.state, fresh.state as ParamTree));
+  if (problems) {
+    tree.dispose([loaded.params, loaded.state ?? [], fresh.params as ParamTree, fresh.state as ParamTree, fresh.opt]);
+    throw new Error(`train.init ${file}: ${problems}`);
+  }
+  tree.dispose(fresh.params as ParamTree);
+  if (loaded.state) tree.dispose(fresh.state as ParamTree);
+  return { params: loaded.params as P, state: (loaded.state ?? fresh.state) as S, opt: fresh.opt };
 }
 
 /** Parse `train.initLayers` ("0,3") against a checkpoint with `have` blocks. */
@@ -223,22 +256,21 @@ function pickBlocks(t: ParamTree, keep: number[]): { tree: ParamTree; found: boo
 
 /** `train.init` with `train.initLayers`: the picked blocks and everything else as is; consumes `fresh`. */
 async function initFromLayers<P extends object, S extends object>(file: string, layers: string, fresh: { params: P; state: S; opt: ParamTree }): Promise<{ params: P; state: S; opt: ParamTree }> {
-  const ck = await loadCheckpoint(file);
+  const ck = await loadInit(file, fresh.params as ParamTree);
   let keep: number[] = [];
   try {
     for (const n of blockCounts(ck.params)) keep = parseInitLayers(layers, n, file);
   } catch (e) {
-    tree.dispose([ck.params, ck.optState ?? [], fresh.params as ParamTree, fresh.state as ParamTree, fresh.opt]);
+    tree.dispose([ck.params, ck.state ?? [], fresh.params as ParamTree, fresh.state as ParamTree, fresh.opt]);
     throw e;
   }
   const { tree: params, found } = pickBlocks(ck.params, keep);
-  // The phase's state (codebook EMA and the like) comes from the checkpoint too; its Adam moments do not.
-  const saved = ck.optState as { adam?: ParamTree; state?: ParamTree } | null;
-  const state = pickBlocks(saved?.state ?? {}, keep).tree;
-  tree.dispose(saved?.adam ?? []);
+  // The phase's state (codebook EMA and the like) comes from the checkpoint too, when it has one; its Adam moments do not.
+  const state = ck.state ? pickBlocks(ck.state, keep).tree : (fresh.state as ParamTree);
   const stateProblem = compareShapes(state, fresh.state as ParamTree);
   const problems = !found ? `it has no "blocks" list to pick from` : compareShapes(params, fresh.params as ParamTree) || (stateProblem && `state: ${stateProblem}`);
-  tree.dispose([fresh.params as ParamTree, fresh.state as ParamTree]);
+  tree.dispose(fresh.params as ParamTree);
+  if (ck.state) tree.dispose(fresh.state as ParamTree);
   if (problems) {
     tree.dispose([params, state, fresh.opt]);
     throw new Error(`train.init ${file} with train.initLayers "${layers}": ${problems}`);
