@@ -27,6 +27,7 @@ for (const q of queries) {
   } catch (e) { console.log("timeout", errs); continue; }
   const ready = Date.now() - t0;
   const st = await page.textContent("#status");
+  const loadParts = JSON.parse((await page.getAttribute("#status", "data-load")) ?? "null");
   const t1 = Date.now();
   await page.waitForFunction(`Number(document.body.dataset.steps ?? 0) >= 10`, undefined, { timeout: 120_000 }).catch(() => {});
   const first10 = Date.now() - t1;
@@ -35,7 +36,7 @@ for (const q of queries) {
   await page.waitForTimeout(5000);
   const s1 = Number(await page.evaluate(`document.body.dataset.steps ?? 0`));
   const fps = ((s1 - s0) * 1000) / (Date.now() - t2);
-  console.log(JSON.stringify({ q, readyMs: ready, status: st, first10StepsMs: first10, fps: fps.toFixed(1), msPerStep: (1000 / fps).toFixed(1), shown: await page.textContent("#fps"), ms: await page.textContent("#ms"), device: await page.textContent("#device"), notice: await page.textContent("#notice"), error: await page.textContent("#error"), errs: errs.slice(0, 5) }));
+  console.log(JSON.stringify({ q, readyMs: ready, loadParts, status: st, first10StepsMs: first10, fps: fps.toFixed(1), msPerStep: (1000 / fps).toFixed(1), shown: await page.textContent("#fps"), ms: await page.textContent("#ms"), device: await page.textContent("#device"), notice: await page.textContent("#notice"), error: await page.textContent("#error"), errs: errs.slice(0, 5) }));
   
   await page.close();
 }

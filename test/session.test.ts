@@ -12,7 +12,8 @@ import type { TokenizerParams } from "../src/models/tokenizer.js";
 import { disposeWorld, loadWorld, saveWorldDynamics } from "../src/world/dynamics-io.js";
 import type { LoadedWorld } from "../src/world/dynamics-io.js";
 import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
-import { sessionIteration } from "../src/world/sampling.js";
+import { sampleInverseCdf, sessionIteration } from "../src/world/sampling.js";
+import { hostRng } from "../src/core/keys.js";
 import { WorldSession } from "../src/world/session.js";
 import type { SessionOptions } from "../src/world/session.js";
 import { makeTinyWorld, tinyConfigs, tinyFrames } from "./helpers/tiny-world.js";
@@ -156,6 +157,31 @@ describe("WorldSession", () => {
     expect(await main(["rollout", "--world", "nowhere", "--actions", "0", "--out", "x.gif", "--choice-temperature", "-1"])).not.toBe(0);
     expect(err.mock.calls.map((c) => String(c[0])).join("\n")).toMatch(/--choice-temperature must be ≥ 0/);
     err.mockRestore();
+  });
+
+  it("sampleInverseCdf: the code at u × total of the cumulative weights, two-level search equal to the host's; its log-probability", async () => {
+    const [N, K] = [24, 12]; // blocks of 3 codes, 4 blocks
+    const r = hostRng(5);
+    const logits = Float32Array.from({ length: N * K }, () => 4 * r() - 2);
+    const u = Float32Array.from({ length: N }, () => 0.02 + 0.96 * r());
+    for (const T of [1, 0.7]) {
+      const out = sampleInverseCdf(np.array(logits, { shape: [1, N, K] }), np.array(u, { shape: [1, N] }), T, true);
+      const [codes, logp] = [(await out.codes_BN.data()) as Int32Array, (await out.logp_BN!.data()) as Float32Array];
+      for (let n = 0; n < N; n++) {
+        const l = Array.from(logits.subarray(n * K, (n + 1) * K));
+        const m = Math.max(...l);
+        const w = l.map((x) => Math.exp((x - m) / T));
+        const target = u[n] * w.reduce((a, b) => a + b, 0);
+        let c = 0;
+        for (let acc = w[0]; acc < target; acc += w[++c]);
+        expect(codes[n], `token ${n} at T ${T}`).toBe(c);
+        const lse = Math.log(l.reduce((a, x) => a + Math.exp(x - m), 0)) + m;
+        expect(logp[n]).toBeCloseTo(l[c] - lse, 4); // float32 log of a sum of exps
+      }
+    }
+    const plain = sampleInverseCdf(np.array(logits, { shape: [1, N, K] }), np.array(u, { shape: [1, N] }), 1);
+    expect(plain.logp_BN).toBeNull();
+    plain.codes_BN.dispose();
   });
 
   it("stays bounded over a long run: cache lengths and live buffers are flat", async () => {

@@ -142,6 +142,9 @@ function setup(r: Ready): void {
   select.value = String(r.sampleSteps);
   if (r.hasPrompt) setupDream(r.promptExamples);
   setStatus("playing", `playing · loaded in ${(r.loadMs / 1000).toFixed(1)} s`);
+  const p = r.loadParts;
+  statusEl.title = `device ${p.device.toFixed(0)} ms, files ${p.files.toFixed(0)} ms, runtime ${p.runtime.toFixed(0)} ms, start ${p.start.toFixed(0)} ms`;
+  statusEl.dataset.load = JSON.stringify(p);
 }
 
 /** The prompt box: shown only for worlds with a prompt model; examples fill the box and dream at once. */

@@ -55,6 +55,8 @@ export type FromWorker =
       promptExamples: string[];
       sampleSteps: number;
       loadMs: number;
+      /** Where loadMs went, ms: the array device, fetching and decoding the world's files, the runtime, the session's start (graphs, first frame). */
+      loadParts: { device: number; files: number; runtime: number; start: number };
     }
   /** A frame: RGB bytes, depth in [0, 1] or null; `code` is the action that made it (null: start/reset). */
   | {

@@ -45,10 +45,11 @@ function frame(r: StepResult, code: number | null): void {
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** A started session on onnxruntime-web, or the reason there is none. */
-async function startOrt(bundle: WorldBundle, req: LoadRequest, start: { frames: Float32Array; count: number }, seed: number): Promise<Started | { reason: string }> {
+async function startOrt(bundle: WorldBundle, req: LoadRequest, start: { frames: Float32Array; count: number }, seed: number, marks: number[]): Promise<Started | { reason: string }> {
   let s: WorldSession | null = null;
   try {
     const web = await loadWebOrt(req.page, req.threads);
+    marks.push(performance.now());
     s = new WorldSession(bundle.world, { seed, sampleSteps: req.sampleSteps, backend: "ort", ort: web.ort, int8: req.int8 ?? false, threads: web.threads, spinning: req.spinning ?? false });
     const first = await s.start(start);
     const backend: Backend = { backend: "onnxruntime-web", device: req.int8 ? "wasm, int8" : "wasm", threads: web.threads, fallback: null };
@@ -62,6 +63,7 @@ async function startOrt(bundle: WorldBundle, req: LoadRequest, start: { frames: 
 async function load(req: LoadRequest): Promise<void> {
   const t0 = performance.now();
   const info = await initDevice();
+  const tDevice = performance.now();
   const read = async (name: string) => {
     const res = await fetch(req.base + name);
     if (res.status === 404) return null;
@@ -69,13 +71,15 @@ async function load(req: LoadRequest): Promise<void> {
     return new Uint8Array(await res.arrayBuffer());
   };
   const bundle = await loadWorldFiles(read, req.base.replace(/\/$/, ""));
+  const tFiles = performance.now();
   const c = bundle.world.tokenizer.config;
   const seed = Date.now() % 100000;
   promptSeed = seed;
   vocab = bundle.world.prompt?.config.vocab ?? null;
   const start = bundle.start ?? { frames: new Float32Array(c.height * c.width * c.channels).fill(0.5), count: 1 };
   let chosen: Started;
-  const ort = req.backend === "jax" ? { reason: "skipped: ?backend=jax in the address" } : await startOrt(bundle, req, start, seed);
+  const marks: number[] = []; // the runtime loaded
+  const ort = req.backend === "jax" ? { reason: "skipped: ?backend=jax in the address" } : await startOrt(bundle, req, start, seed, marks);
   if ("session" in ort) chosen = ort;
   else {
     const s = new WorldSession(bundle.world, { seed, sampleSteps: req.sampleSteps, backend: "jax" });
@@ -98,6 +102,7 @@ async function load(req: LoadRequest): Promise<void> {
     promptExamples: vocab ? examplePrompts(vocab, 3) : [],
     sampleSteps: req.sampleSteps ?? bundle.world.dynamics.config.sampleSteps,
     loadMs: performance.now() - t0,
+    loadParts: { device: tDevice - t0, files: tFiles - tDevice, runtime: ("session" in ort ? marks[0] : tFiles) - tFiles, start: performance.now() - ("session" in ort ? marks[0] : tFiles) },
   });
   frame(chosen.first, null);
 }

@@ -5,7 +5,15 @@
  * output column and symmetric (zero point 0, scale = max|w| / 127); the activation is quantized
  * per tensor by onnxruntime at run time (uint8 with a zero point), and the product runs in int8
  * arithmetic. Only for graphs whose weights are baked in as constants (`ExportOptions.constants`).
+ *
+ * Constants under MIN_QUANTIZED_WEIGHT values stay fp32: in our graphs those are structural, not
+ * learned (the sampling's triangular matrices of ones, which sum probabilities: quantizing their
+ * input to 8 bits per tensor would move the cumulative sums), and a small product gains nothing
+ * from int8 while its activation still pays the dynamic quantization pass.
  */
+
+/** Fewest values (K·N) a constant weight needs to be quantized; the smallest learned weight in our models is 32 × 128. */
+export const MIN_QUANTIZED_WEIGHT = 4096;
 import { OnnxDataType, type NodeProtoInit, type TensorProtoInit } from "./proto.js";
 import type { GraphBuilder } from "./graph.js";
 
@@ -105,7 +113,7 @@ export function quantizeMatMulWeights(g: GraphBuilder): number {
   for (const node of g.nodes) {
     if (node.opType !== "MatMul") continue;
     const w = constantOperand(g, node.input[1]);
-    if (!w || w.shape.length !== 2) continue;
+    if (!w || w.shape.length !== 2 || w.shape[0] * w.shape[1] < MIN_QUANTIZED_WEIGHT) continue;
     const [K, N] = w.shape;
     const { q, scale } = quantizeColumns(w.data, K, N);
     const qName = g.constant(q, "int8", [K, N]);

@@ -25,7 +25,7 @@ import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import type { PromptParams } from "../models/prompt.js";
 import type { LoadedPrompt, LoadedWorld } from "../world/world-types.js";
 import { PROMPT_FILE, readPromptConfig } from "../world/prompt-config.js";
-import { decodeStartFrames, START_FILE } from "../world/start-frames.js";
+import { decodeStartFrames, fingerprint, START_FILE } from "../world/start-frames.js";
 import type { StartFrames } from "../world/start-frames.js";
 
 /** Reads one file of the world folder by name; null when it does not exist. */
@@ -99,7 +99,8 @@ function decodePrompt(bytes: Uint8Array, file: string, tc: TokenizerConfig): Loa
 /** Load a world through `read`. `source` (a path or URL) names the world in errors. The caller owns the arrays. */
 export async function loadWorldFiles(read: WorldReader, source: string): Promise<WorldBundle> {
   const tokFile = `${source}/tokenizer.safetensors`;
-  const tok = decodeCheckpoint<TokenizerConfig>(await need(read, "tokenizer.safetensors", source), tokFile);
+  const tokBytes = await need(read, "tokenizer.safetensors", source);
+  const tok = decodeCheckpoint<TokenizerConfig>(tokBytes, tokFile);
   const tp = tok.params as unknown as { params: TokenizerParams; codebook_KD: np.Array };
   if (!tp.params || !tp.codebook_KD) throw new Error(`${tokFile}: lacks "params" or "codebook_KD"`);
   const dynFile = `${source}/dynamics.safetensors`;
@@ -137,5 +138,5 @@ export async function loadWorldFiles(read: WorldReader, source: string): Promise
     source,
     prompt: promptBytes ? decodePrompt(promptBytes, `${source}/${PROMPT_FILE}`, tokenizerConfig) : null,
   };
-  return { world, actions, idleCode, start: startBytes ? decodeStartFrames(startBytes, `${source}/${START_FILE}`, tokenizerConfig) : null };
+  return { world, actions, idleCode, start: startBytes ? decodeStartFrames(startBytes, `${source}/${START_FILE}`, tokenizerConfig, fingerprint(tokBytes)) : null };
 }

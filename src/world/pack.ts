@@ -8,7 +8,7 @@
  *   start.safetensors     a few held-out frames to start playing from
  *   README.md             what it was trained on and its measured metrics (written by the caller)
  */
-import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { depthScale } from "../data/format.js";
@@ -17,8 +17,12 @@ import type { Dataset } from "../data/loader.js";
 import { ACTIONS_FILE } from "./calibration.js";
 import { disposeWorld, loadWorld, saveWorldDynamics } from "./dynamics-io.js";
 import { disposeLam, loadLam, saveWorldLam } from "./lam-io.js";
-import { encodeStartFrames, START_FILE } from "./start-frames.js";
+import { encodeStartFrames, fingerprint, START_FILE } from "./start-frames.js";
 import { saveWorldTokenizer } from "./tokenizer-io.js";
+import type { LoadedTokenizer } from "./tokenizer-io.js";
+import { np } from "../core/jax.js";
+import { keep } from "../core/refs.js";
+import { tokenize } from "../models/tokenizer.js";
 import { disposePrompt, loadPrompt, saveWorldPrompt } from "./prompt-io.js";
 import type { MaskgitScheduleKind } from "../models/maskgit.js";
 
@@ -46,6 +50,22 @@ export interface PackOptions {
   trainedOn?: Record<string, unknown>;
 }
 
+/**
+ * start.safetensors: the first `T` frames of an episode of `ds` (one with that many frames) and
+ * their tokens under the tokenizer just written to `tokFile`, with its fingerprint.
+ */
+async function startFile(ds: Dataset, T: number, tok: LoadedTokenizer, tokFile: string): Promise<Uint8Array> {
+  const tc = tok.config;
+  const entry = ds.manifest.episodes.find((e) => e.frames >= T);
+  if (!entry) throw new Error(`pack: no episode in ${ds.dir} has ${T} frames for the start`);
+  const frames = new Float32Array(T * tc.height * tc.width * tc.channels);
+  const inv = tc.channels === 4 ? 1 / depthScale(ds.manifest.depth) : 0;
+  writeClip(ds.readEpisode(entry.id), 0, T, tc.channels, inv, frames, 0);
+  const x = np.array(frames, { shape: [1, T, tc.height, tc.width, tc.channels] });
+  const tokens = (await tokenize(keep(tok.params), tok.codebook_KD.ref, x, tc).data()) as Int32Array;
+  return encodeStartFrames(frames, { count: T, height: tc.height, width: tc.width, channels: tc.channels }, undefined, { tokens, tokenizer: fingerprint(await readFile(tokFile)) });
+}
+
 /** Write the world folder; returns the config written. */
 export async function packWorld(opts: PackOptions): Promise<Record<string, unknown>> {
   await mkdir(opts.out, { recursive: true });
@@ -64,8 +84,9 @@ export async function packWorld(opts: PackOptions): Promise<Record<string, unkno
     trainedOn: opts.trainedOn ?? {},
   };
   try {
-    await saveWorldTokenizer(opts.out, world.tokenizer);
+    const tokFile = await saveWorldTokenizer(opts.out, world.tokenizer);
     await saveWorldDynamics(opts.out, world.dynamics);
+    if (opts.startData) await writeFile(join(opts.out, START_FILE), await startFile(opts.startData, opts.startFrames ?? 4, world.tokenizer, tokFile));
   } finally {
     disposeWorld(world);
   }
@@ -95,17 +116,6 @@ export async function packWorld(opts: PackOptions): Promise<Record<string, unkno
   const lamDir = opts.lam && existsSync(opts.lam) && statSync(opts.lam).isDirectory() ? opts.lam : null;
   const actions = opts.actions ?? (lamDir && existsSync(join(lamDir, ACTIONS_FILE)) ? join(lamDir, ACTIONS_FILE) : null);
   if (actions) await copyFile(actions, join(opts.out, ACTIONS_FILE));
-  if (opts.startData) {
-    const tc = config.tokenizer as { height: number; width: number; channels: number };
-    const ds = opts.startData;
-    const T = opts.startFrames ?? 4;
-    const entry = ds.manifest.episodes.find((e) => e.frames >= T);
-    if (!entry) throw new Error(`pack: no episode in ${ds.dir} has ${T} frames for the start`);
-    const frames = new Float32Array(T * tc.height * tc.width * tc.channels);
-    const inv = tc.channels === 4 ? 1 / depthScale(ds.manifest.depth) : 0;
-    writeClip(ds.readEpisode(entry.id), 0, T, tc.channels, inv, frames, 0);
-    await writeFile(join(opts.out, START_FILE), encodeStartFrames(frames, { count: T, height: tc.height, width: tc.width, channels: tc.channels }));
-  }
   await writeFile(join(opts.out, "config.json"), JSON.stringify(config, null, 2) + "\n");
   return config;
 }

@@ -193,6 +193,11 @@ export class OrtStepper implements FrameStepper {
     return emptyCache(this.opts.decoderWindow - 1, c.decoderLayers, (c.height / c.patch) * (c.width / c.patch), c.heads, c.dim / c.heads);
   }
 
+  /** Compile every graph family (one after another: onnxruntime-web opens one session at a time). */
+  async prepare(): Promise<void> {
+    for (const family of ["commit", "decode", "sample"] as const) await this.graph(family);
+  }
+
   /** The graph of a family, compiled on first use. */
   private graph(family: "sample" | "commit" | "decode"): Promise<OrtSession> {
     let g = this.graphs.get(family);

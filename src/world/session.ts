@@ -100,6 +100,8 @@ export interface FrameStepper {
   clear(): void;
   /** Where the time of the steps since the last call went (ms per part), if the stepper keeps count. */
   timings?(): Record<string, number>;
+  /** Get every pass ready now (compile what would otherwise compile on first use), if the stepper compiles. */
+  prepare?(): Promise<void>;
   dispose(): void | Promise<void>;
 }
 
@@ -129,6 +131,8 @@ export interface FramesInput {
   count: number;
   /** Action code (or name) that led into each frame; default "none" for all. */
   actions?: (number | string)[];
+  /** The frames' tokens (count × N) under this world's tokenizer, when known: the start skips the encoder. */
+  tokens?: Int32Array;
 }
 
 /**
@@ -252,6 +256,9 @@ export class WorldSession {
       if (frames.frames.length !== frames.count * frame) {
         throw new Error(`session.start: ${frames.frames.length} values for ${frames.count} frames of ${c.height}×${c.width}×${c.channels}`);
       }
+      if (frames.tokens && frames.tokens.length !== frames.count * this.dynamicsConfig.tokensPerFrame) {
+        throw new Error(`session.start: ${frames.tokens.length} tokens for ${frames.count} frames of ${this.dynamicsConfig.tokensPerFrame}`);
+      }
     }
     this.started = frames;
     return this.replay();
@@ -268,12 +275,12 @@ export class WorldSession {
     const c = this.tokenizerConfig;
     const input = this.started!;
     const stepper = await this.ensureStepper();
+    await stepper.prepare?.(); // so the first step after the start does not stall on a compile
     stepper.clear();
     this.stepIndex = 0;
     const N = this.dynamicsConfig.tokensPerFrame;
     const T = input.count;
-    const x = np.array(input.frames, { shape: [1, T, c.height, c.width, c.channels] });
-    const tokens_TN = (await tokenize(keep(this.tok), this.codebook.ref, x, c).data()) as Int32Array;
+    const tokens_TN = input.tokens ?? ((await tokenize(keep(this.tok), this.codebook.ref, np.array(input.frames, { shape: [1, T, c.height, c.width, c.channels] }), c).data()) as Int32Array);
     let last: { px: Float32Array; tokens: Int32Array } | null = null;
     for (let t = 0; t < T; t++) {
       const tk = tokens_TN.slice(t * N, (t + 1) * N);

@@ -4,8 +4,13 @@
  *
  * Layout: one F32 tensor `frames` of shape (T, H, W, C), values in [0, 1], C = the tokenizer's
  * channels (RGB + depth for depth worlds), T ≥ 1 context frames; optional I32 `actions` (T,) with
- * the code that led into each frame (the no-action code A for the first). Whoever packs a world
- * folder writes it with `encodeStartFrames` (e.g. the first frames of a validation episode).
+ * the code that led into each frame (the no-action code A for the first); optional I32 `tokens`
+ * (T, N): the frames' tokens under the world's tokenizer, so a session starts without running the
+ * encoder (in the browser player, jax-js's first encoder call was ~0.9 s of a ~1.7 s start). The
+ * tokens hold only for the tokenizer they came from: the metadata's `tokenizer` is the FNV-1a
+ * fingerprint of that tokenizer.safetensors, and a reader that finds another file ignores them.
+ * Whoever packs a world folder writes it with `encodeStartFrames` (e.g. the first frames of a
+ * validation episode).
  */
 import { decodeSafetensors, encodeSafetensors } from "../core/safetensors.js";
 import type { Tensor } from "../core/safetensors.js";
@@ -18,8 +23,26 @@ export interface StartFrames extends FramesInput {
   actions?: number[];
 }
 
-/** Bytes of a start.safetensors holding `count` frames of H×W×C (and optional action codes). */
-export function encodeStartFrames(frames: Float32Array, shape: { count: number; height: number; width: number; channels: number }, actions?: number[]): Uint8Array {
+/** The frames' tokens and the fingerprint of the tokenizer file that made them. */
+export interface StartTokens {
+  tokens: Int32Array;
+  tokenizer: string;
+}
+
+/** FNV-1a (32-bit) of `bytes` as 8 hex digits: which tokenizer.safetensors start tokens belong to. */
+export function fingerprint(bytes: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
+/** Bytes of a start.safetensors holding `count` frames of H×W×C (and optional action codes and tokens). */
+export function encodeStartFrames(
+  frames: Float32Array,
+  shape: { count: number; height: number; width: number; channels: number },
+  actions?: number[],
+  tokens?: StartTokens,
+): Uint8Array {
   const { count, height, width, channels } = shape;
   if (frames.length !== count * height * width * channels) {
     throw new Error(`start frames: ${frames.length} values for ${count} frames of ${height}×${width}×${channels}`);
@@ -29,12 +52,21 @@ export function encodeStartFrames(frames: Float32Array, shape: { count: number; 
     if (actions.length !== count) throw new Error(`start frames: ${actions.length} actions for ${count} frames`);
     tensors.actions = { dtype: "I32", shape: [count], data: Int32Array.from(actions) };
   }
-  return encodeSafetensors(tensors, { format: "worldkit-start", version: "1" });
+  if (tokens) {
+    const n = tokens.tokens.length / count;
+    if (!Number.isInteger(n) || n < 1) throw new Error(`start frames: ${tokens.tokens.length} tokens for ${count} frames`);
+    tensors.tokens = { dtype: "I32", shape: [count, n], data: tokens.tokens };
+  }
+  return encodeSafetensors(tensors, { format: "worldkit-start", version: "1", ...(tokens ? { tokenizer: tokens.tokenizer } : {}) });
 }
 
-/** Decode and check against the world's tokenizer (frame size and channels). */
-export function decodeStartFrames(bytes: Uint8Array, source: string, cfg: TokenizerConfig): StartFrames {
-  const { tensors } = decodeSafetensors(bytes, source);
+/**
+ * Decode and check against the world's tokenizer (frame size and channels). The stored tokens
+ * come back only when `tokenizer` (the fingerprint of the world's tokenizer.safetensors) is the
+ * one they were made with.
+ */
+export function decodeStartFrames(bytes: Uint8Array, source: string, cfg: TokenizerConfig, tokenizer?: string): StartFrames {
+  const { tensors, metadata } = decodeSafetensors(bytes, source);
   const f = tensors.frames;
   if (!f || f.dtype !== "F32" || f.shape.length !== 4) throw new Error(`${source}: needs an F32 tensor "frames" of shape (T, H, W, C)`);
   const [count, h, w, c] = f.shape;
@@ -43,5 +75,9 @@ export function decodeStartFrames(bytes: Uint8Array, source: string, cfg: Tokeni
   }
   const a = tensors.actions;
   if (a && (a.dtype !== "I32" || a.shape.length !== 1 || a.shape[0] !== count)) throw new Error(`${source}: "actions" must be I32 of shape (${count},)`);
-  return { frames: f.data as Float32Array, count, actions: a ? Array.from(a.data as Int32Array) : undefined };
+  const tk = tensors.tokens;
+  const N = (cfg.height / cfg.patch) * (cfg.width / cfg.patch);
+  if (tk && (tk.dtype !== "I32" || tk.shape.length !== 2 || tk.shape[0] !== count || tk.shape[1] !== N)) throw new Error(`${source}: "tokens" must be I32 of shape (${count}, ${N})`);
+  const tokens = tk && tokenizer !== undefined && metadata.tokenizer === tokenizer ? (tk.data as Int32Array) : undefined;
+  return { frames: f.data as Float32Array, count, actions: a ? Array.from(a.data as Int32Array) : undefined, ...(tokens ? { tokens } : {}) };
 }

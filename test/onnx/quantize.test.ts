@@ -1,11 +1,11 @@
 /** int8 inference: constant weights quantized per column, MatMuls run as DynamicQuantizeMatMul. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { initDevice, makeJaxpr, makeKey, random, tree, type Array as JArray, type JsTree } from "../../src/core/index.js";
+import { initDevice, makeJaxpr, makeKey, np, random, tree, type Array as JArray, type JsTree } from "../../src/core/index.js";
 import { initMLP, mlp, type MLPParams } from "../../src/nn/mlp.js";
 import { initSTStack, stStack, type STStackParams } from "../../src/nn/st-block.js";
 import { exportJaxpr } from "../../src/onnx/export.js";
 import { decodeModel } from "../../src/onnx/proto.js";
-import { quantizeColumns } from "../../src/onnx/quantize.js";
+import { MIN_QUANTIZED_WEIGHT, quantizeColumns } from "../../src/onnx/quantize.js";
 import { OnnxSession, type HostTensor } from "../../src/onnx/runtime.js";
 import { toHost, opTypes } from "./parity.js";
 
@@ -69,6 +69,20 @@ describe("int8 MLP", () => {
       Math.sqrt(a.reduce((s, v, i) => s + (v - expected[i]) ** 2, 0) / expected.reduce((s, v) => s + v * v, 0));
     expect(relErr(yInt8)).toBeLessThan(0.02);
     expect(relErr(yInt8)).toBeGreaterThan(1e-5); // it really is quantized
+  });
+});
+
+describe("int8 small constants", () => {
+  it("leaves a constant under MIN_QUANTIZED_WEIGHT values (e.g. the sampling's 32 × 32 ones) in fp32", () => {
+    const x = np.ones([4, 32]);
+    const small = np.ones([32, 32]);
+    const { jaxpr } = makeJaxpr((a: JArray) => np.matmul(a, small.ref))(x);
+    const int8 = exportJaxpr(jaxpr, { inputNames: ["x"], quantize: "int8" });
+    jaxpr.dispose();
+    small.dispose();
+    expect(32 * 32).toBeLessThan(MIN_QUANTIZED_WEIGHT);
+    expect(opTypes(int8)).toContain("MatMul");
+    expect(opTypes(int8)).not.toContain("DynamicQuantizeMatMul");
   });
 });
 
