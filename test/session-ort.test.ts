@@ -4,7 +4,8 @@ import { liveBuffers, settle, startLeakCount } from "../src/core/leaks.js";
 import { psnr } from "../src/data/image-metrics.js";
 import { disposeWorld } from "../src/world/dynamics-io.js";
 import type { LoadedWorld } from "../src/world/dynamics-io.js";
-import { WorldSession } from "../src/world/session.js";
+import { WorldSession, stepResult } from "../src/world/session.js";
+import { OrtDecoder } from "../src/world/session-ort.js";
 import { makeTinyWorld, tinyConfigs, tinyFrames } from "./helpers/tiny-world.js";
 import type { SessionOptions, StepResult } from "../src/world/session.js";
 
@@ -44,6 +45,37 @@ describe("WorldSession on onnxruntime", () => {
       // Sampling is not degenerate: the steps are not all one token.
       expect(new Set(jax.slice(1).flatMap((r) => Array.from(r.tokens))).size).toBeGreaterThan(4);
     }
+  });
+
+  it("split in two (the player's two workers): stepTokens + an OrtDecoder give step()'s frames exactly, also after a reset", async () => {
+    const whole = await rollout({ backend: "ort", temperature: 1, choiceTemperature: 3, seed: 5 }, ACTIONS);
+    const s = new WorldSession(world, { backend: "ort", temperature: 1, choiceTemperature: 3, seed: 5, decoderWindow: 8 });
+    const { nodeOrt } = await import("../src/onnx/runtime.js");
+    const decoder = new OrtDecoder({ tokenizer: world.tokenizer.params, codebook_KD: world.tokenizer.codebook_KD, tokenizerConfig: tokCfg }, { decoderWindow: 8, int8: false, ort: nodeOrt });
+    const c = tokCfg;
+    const decodeAll = async (tokens: Int32Array[]) => {
+      decoder.clear();
+      let px: Float32Array | null = null;
+      for (const t of tokens) px = await decoder.decode(t);
+      return stepResult(px!, tokens[tokens.length - 1], c, 0);
+    };
+    for (let round = 0; round < 2; round++) {
+      const start = round === 0 ? await s.startTokens({ frames: frames(2, 3), count: 2, actions: [0, 1] }) : await s.resetTokens();
+      const split = [await decodeAll(start)];
+      for (const a of ACTIONS) {
+        const tk = await s.stepTokens(a);
+        split.push(stepResult(await decoder.decode(tk), tk, c, 0));
+      }
+      whole.forEach((w, t) => {
+        expect(Array.from(split[t].tokens), `round ${round}, frame ${t}`).toEqual(Array.from(w.tokens));
+        expect(Array.from(split[t].pixels)).toEqual(Array.from(w.pixels));
+        expect(Array.from(split[t].rgb)).toEqual(Array.from(w.rgb));
+      });
+    }
+    expect(decoder.frames()).toBe(7); // decoderWindow − 1 slots, all real
+    expect(decoder.takeSpent()).toBeGreaterThan(0);
+    await decoder.dispose();
+    s.dispose();
   });
 
   it("is seeded on ort: same seed and actions give the same frames, also after reset; another seed differs", async () => {

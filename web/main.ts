@@ -1,7 +1,10 @@
 /**
- * The player page: draws what the session worker (session-worker.ts) sends, turns held keys and
- * buttons into action codes, and asks for the next frame as soon as the last one lands (one in
- * flight at a time) — so the UI thread only draws, and the frame rate is the session's own speed.
+ * The player page: draws what the workers send, turns held keys and buttons into action codes,
+ * and keeps the session busy — so the UI thread only draws, and the frame rate is the session's
+ * own speed. With onnxruntime-web the session worker (session-worker.ts) samples each frame and
+ * the decoder worker (decode-worker.ts) decodes it, one core each: two steps are kept in flight,
+ * so one is sampled while the other is decoded (a key press shows one frame later than with one
+ * in flight). Otherwise (jax-js, or ?split=0) one step is in flight at a time.
  *
  * RGB and depth are drawn side by side into a small canvas, then scaled up nearest-neighbour into
  * the visible one (which is also what a recording captures).
@@ -9,7 +12,7 @@
  * When the world has a prompt model, a text box starts it over from a first frame imagined from
  * the text ("Dream"); keys typed into the box stay in the box.
  */
-import type { FromWorker, ToWorker } from "./protocol.js";
+import type { DecoderLoadRequest, FromWorker, ToWorker } from "./protocol.js";
 import type { PlayerAction } from "../src/player/world-files.js";
 
 type Ready = Extract<FromWorker, { type: "ready" }>;
@@ -20,9 +23,14 @@ const screen = $<HTMLCanvasElement>("screen");
 const statusEl = $("status");
 
 const worker = new Worker(new URL("./session-worker.ts", import.meta.url), { type: "module" });
+const decodeWorker = new Worker(new URL("./decode-worker.ts", import.meta.url), { type: "module" });
 let ready: Ready | null = null;
-/** Requests sent to the worker and not yet answered, oldest first (the worker answers in order); a new step waits for none. */
+/** Requests sent to the session worker and not yet answered, oldest first (answers come in order); a step waits until fewer than maxInFlight() are. */
 const inFlight: ToWorker["type"][] = [];
+/** Two steps in flight when a decoder worker decodes (one sampled while the other is decoded), else one. */
+const maxInFlight = () => (ready?.decoderThreads ? 2 : 1);
+/** Frames that came before "ready" (the decoder worker's first frame can overtake it). */
+const early: MessageEvent<FromWorker>[] = [];
 let paused = false;
 let steps = 0;
 const held = new Set<string>();
@@ -107,7 +115,8 @@ function setup(r: Ready): void {
   scale = Math.max(1, Math.round(384 / r.height));
   screen.width = cols * scale;
   screen.height = r.height * scale;
-  const threads = r.device.startsWith("wasm") ? `, ${r.threads} thread${r.threads === 1 ? "" : "s"}${r.isolated ? "" : " (page not cross-origin isolated)"}` : "";
+  const decoding = r.decoderThreads ? ` + decoder worker, ${r.decoderThreads} thread${r.decoderThreads === 1 ? "" : "s"}` : "";
+  const threads = r.device.startsWith("wasm") ? `, ${r.threads} thread${r.threads === 1 ? "" : "s"}${decoding}${r.isolated ? "" : " (page not cross-origin isolated)"}` : "";
   $("device").textContent = `${r.backend} · ${r.device === "webgpu" ? "WebGPU" : r.device}${threads}`;
   if (r.fallback) {
     const notice = $("notice");
@@ -192,8 +201,12 @@ function stepOnce(code: number): void {
   if (inFlight.length === 0 && ready) send({ type: "step", code });
 }
 
-worker.onmessage = (e: MessageEvent<FromWorker>) => {
+function onWorkerMessage(e: MessageEvent<FromWorker>): void {
   const m = e.data;
+  if (!ready && m.type === "frame") {
+    early.push(e);
+    return;
+  }
   if (m.type === "error") {
     inFlight.shift();
     // A prompt the worker refused (an unknown word) leaves the session as it was: say why, play on.
@@ -202,6 +215,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     if (!fatal) restoreStatus();
   } else if (m.type === "ready") {
     setup(m);
+    for (const f of early.splice(0)) onWorkerMessage(f);
   } else {
     const request = inFlight.shift();
     if (request === "prompt") restoreStatus();
@@ -218,12 +232,17 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     $("ms").textContent = `step ${m.ms.toFixed(1)} ms${parts.length ? ` (${parts.join(", ")})` : ""}`;
     $("last").textContent = labelOf(m.code, request);
   }
-};
+}
+worker.onmessage = onWorkerMessage;
+decodeWorker.onmessage = onWorkerMessage;
 worker.onerror = (e) => showError(`the session worker failed: ${e.message}`);
+decodeWorker.onerror = (e) => showError(`the decoder worker failed: ${e.message}`);
 
-/** While playing, the next step with the held action (or the idle one) once none is in flight. */
+/** While playing, the next steps with the held action (or the idle one) until maxInFlight() are in flight (only steps: a reset or a dream waits for none). */
 function playOn(): void {
-  if (ready && !paused && inFlight.length === 0 && statusEl.dataset.state !== "error") stepOnce(currentAction()?.code ?? ready.idleCode);
+  while (ready && !paused && statusEl.dataset.state !== "error" && inFlight.length < maxInFlight() && inFlight.every((t) => t === "step")) {
+    send({ type: "step", code: currentAction()?.code ?? ready.idleCode });
+  }
 }
 
 function loop(): void {
@@ -336,17 +355,27 @@ $<HTMLInputElement>("upload").addEventListener("change", async (e) => {
 // ?passes=N: MaskGIT passes per frame (fewer is faster and coarser); the select below sets it.
 // ?backend=jax skips onnxruntime-web; ?int8=0 runs it with fp32 weights (int8 measured 20–30% faster
 // in wasm here, with frames close to fp32's); ?threads=N sets its wasm threads; ?spin=1 lets them spin.
+// ?split=0 keeps the decoder in the session worker (one worker, both threads on each op).
 const query = new URLSearchParams(location.search);
-send({
-  type: "load",
-  base: new URL("world/", location.href).href,
-  page: location.href,
-  sampleSteps: Number(query.get("passes")) || undefined,
-  backend: query.get("backend") === "jax" ? "jax" : "ort",
-  int8: query.get("int8") !== "0",
-  threads: Number(query.get("threads")) || undefined,
-  spinning: query.get("spin") === "1",
-});
+const split = query.get("split") !== "0" && query.get("backend") !== "jax";
+const channel = split ? new MessageChannel() : null;
+const base = new URL("world/", location.href).href;
+const int8 = query.get("int8") !== "0";
+if (channel) decodeWorker.postMessage({ type: "load", base, page: location.href, int8, port: channel.port2 } satisfies DecoderLoadRequest, [channel.port2]);
+send(
+  {
+    type: "load",
+    base,
+    page: location.href,
+    sampleSteps: Number(query.get("passes")) || undefined,
+    backend: query.get("backend") === "jax" ? "jax" : "ort",
+    int8,
+    threads: Number(query.get("threads")) || undefined,
+    spinning: query.get("spin") === "1",
+    decoder: channel?.port1,
+  },
+  channel ? [channel.port1] : [],
+);
 $<HTMLSelectElement>("passes").addEventListener("change", (e) => {
   const url = new URL(location.href);
   url.searchParams.set("passes", (e.target as HTMLSelectElement).value);

@@ -1,4 +1,11 @@
-/** Messages between the page (main.ts) and the session worker (session-worker.ts). */
+/**
+ * Messages between the page (main.ts), the session worker (session-worker.ts) and the decoder
+ * worker (decode-worker.ts). With onnxruntime-web the session worker samples each frame's tokens
+ * and hands them, through a MessagePort, to the decoder worker, which decodes them and posts the
+ * frame to the page: frame t is decoded while frame t+1 is sampled, one core each. Every request
+ * the page sends the session worker is still answered by exactly one "frame" (from either worker)
+ * or "error".
+ */
 import type { PlayerAction } from "../src/player/world-files.js";
 
 /** What the page asks the worker to load; the optional fields come from the page's URL (?passes=, ?backend=, ?int8=0, ?threads=, ?spin=1). */
@@ -18,6 +25,33 @@ export interface LoadRequest {
   threads?: number;
   /** onnxruntime-web's idle wasm threads spin instead of sleeping (?spin=1; off by default: in headless chromium on 2 cores it measured 9.2 fps against 10.6). */
   spinning?: boolean;
+  /** The port to the decoder worker (split mode); absent with ?split=0, when this worker decodes too. */
+  decoder?: MessagePort;
+}
+
+/** What the page asks the decoder worker to load (its port from the session worker comes with it). */
+export interface DecoderLoadRequest {
+  type: "load";
+  base: string;
+  page: string;
+  int8?: boolean;
+  threads?: number;
+  port: MessagePort;
+}
+
+/** From the session worker to the decoder worker: frames' tokens to decode, in order. */
+export interface TokensMessage {
+  type: "tokens";
+  /** One or more frames; `clear`: empty the decoder's cache first (a start or reset: every context frame comes). */
+  frames: Int32Array[];
+  clear: boolean;
+  /** As in the "frame" message: the action that made the last frame (null: start/reset). */
+  code: number | null;
+  /** The session worker's time for this request, and its parts (sample). */
+  ms: number;
+  parts: Record<string, number> | null;
+  /** The request this answers (for an error's `request`). */
+  request: ToWorker["type"];
 }
 
 export type ToWorker =
@@ -36,8 +70,10 @@ export type FromWorker =
       backend: "onnxruntime-web" | "jax-js";
       /** Its device: "wasm" (", int8" with int8 weights) or jax-js's "webgpu" / "wasm". */
       device: string;
-      /** wasm threads of that backend. */
+      /** wasm threads of that backend (the session worker's). */
       threads: number;
+      /** wasm threads of the decoder worker, or 0 when the session worker decodes too. */
+      decoderThreads: number;
       /** Why onnxruntime-web is not used (the jax-js fallback), or null. */
       fallback: string | null;
       /** Whether the page is cross-origin isolated (SharedArrayBuffer, so wasm threads). */

@@ -4,6 +4,11 @@
  * protocol.ts; each request is answered by exactly one "frame" or "error" (load: "ready" first).
  * Requests run one after another: a session must never see a reset in the middle of a step.
  *
+ * Split mode (onnxruntime-web, and the page gave a decoder port): this worker runs only the
+ * dynamics (session.startTokens / stepTokens) and sends each frame's tokens to the decoder worker
+ * (decode-worker.ts), which answers the page; the two run on two cores at once. Otherwise (jax-js,
+ * or ?split=0) this worker decodes too and answers the page itself.
+ *
  * Backend: the exported ONNX graphs on onnxruntime-web (wasm; session-ort.ts, 4–6× faster than
  * jax-js's kernels here), exported in this worker as the session reaches each cache length. When
  * onnxruntime-web fails to load or to run the start, the session falls back to jax-js (WebGPU
@@ -16,18 +21,23 @@
 import { initDevice } from "../src/core/device.js";
 import { WorldSession } from "../src/world/session.js";
 import type { StepResult } from "../src/world/session.js";
+import type { StartFrames } from "../src/world/start-frames.js";
 import { loadWorldFiles } from "../src/player/world-files.js";
 import type { WorldBundle } from "../src/player/world-files.js";
 import { checkPrompt, examplePrompts } from "../src/player/prompt-words.js";
 import { disposeWorldArrays } from "./dispose.js";
 import { loadWebOrt } from "./ort-web.js";
-import type { FromWorker, LoadRequest, ToWorker } from "./protocol.js";
+import type { FromWorker, LoadRequest, ToWorker, TokensMessage } from "./protocol.js";
+
+type StartInput = Parameters<WorldSession["start"]>[0];
 
 type Ready = Extract<FromWorker, { type: "ready" }>;
 type Backend = Pick<Ready, "backend" | "device" | "threads" | "fallback">;
-type Started = { session: WorldSession; first: StepResult; backend: Backend };
+type Started = { session: WorldSession; backend: Backend };
 
 let session: WorldSession | null = null;
+/** The decoder worker's port in split mode, else null (this worker decodes). */
+let decoder: MessagePort | null = null;
 /** The prompt model's vocabulary (null: the world has no prompt model). */
 let vocab: readonly string[] | null = null;
 /** Seed of the next prompt's sampling; counts up so that dreaming the same text again gives a new frame. */
@@ -42,18 +52,32 @@ function frame(r: StepResult, code: number | null): void {
   post({ type: "frame", rgb: r.rgb, depth: r.depth, ms: r.ms, code, parts }, [r.rgb.buffer, ...(r.depth ? [r.depth.buffer] : [])]);
 }
 
+/** Split mode: hand frames' tokens to the decoder worker, which answers `request` with the frame. */
+function toDecoder(frames: Int32Array[], clear: boolean, code: number | null, t0: number, request: ToWorker["type"]): void {
+  const parts = session?.timings() ?? null;
+  const m: TokensMessage = { type: "tokens", frames, clear, code, ms: performance.now() - t0, parts: parts && { sample: parts.sample }, request };
+  decoder!.postMessage(m);
+}
+
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** A started session on onnxruntime-web, or the reason there is none. */
-async function startOrt(bundle: WorldBundle, req: LoadRequest, start: { frames: Float32Array; count: number }, seed: number, marks: number[]): Promise<Started | { reason: string }> {
+/**
+ * A started session on onnxruntime-web, or the reason there is none. In split mode it starts with
+ * startTokens and `first` gets the start frames' tokens (for the decoder worker); else the frame.
+ */
+async function startOrt(bundle: WorldBundle, req: LoadRequest, start: StartFrames, seed: number, marks: number[], first: { frame?: StepResult; tokens?: Int32Array[] }): Promise<Started | { reason: string }> {
   let s: WorldSession | null = null;
   try {
-    const web = await loadWebOrt(req.page, req.threads);
+    // Split: the decoder worker has a thread of its own, so this one takes one less (at least 1).
+    const wanted = req.threads ?? Math.min(4, navigator.hardwareConcurrency ?? 1);
+    const web = await loadWebOrt(req.page, req.decoder ? Math.max(1, wanted - 1) : wanted);
     marks.push(performance.now());
     s = new WorldSession(bundle.world, { seed, sampleSteps: req.sampleSteps, backend: "ort", ort: web.ort, int8: req.int8 ?? false, threads: web.threads, spinning: req.spinning ?? false });
-    const first = await s.start(start);
+    if (req.decoder) first.tokens = await s.startTokens(start);
+    else first.frame = await s.start(start);
     const backend: Backend = { backend: "onnxruntime-web", device: req.int8 ? "wasm, int8" : "wasm", threads: web.threads, fallback: null };
-    return { session: s, first, backend };
+    return { session: s, backend };
   } catch (e) {
     s?.dispose();
     return { reason: message(e) };
@@ -79,18 +103,22 @@ async function load(req: LoadRequest): Promise<void> {
   const start = bundle.start ?? { frames: new Float32Array(c.height * c.width * c.channels).fill(0.5), count: 1 };
   let chosen: Started;
   const marks: number[] = []; // the runtime loaded
-  const ort = req.backend === "jax" ? { reason: "skipped: ?backend=jax in the address" } : await startOrt(bundle, req, start, seed, marks);
+  const first: { frame?: StepResult; tokens?: Int32Array[] } = {};
+  const ort = req.backend === "jax" ? { reason: "skipped: ?backend=jax in the address" } : await startOrt(bundle, req, start, seed, marks, first);
   if ("session" in ort) chosen = ort;
   else {
     const s = new WorldSession(bundle.world, { seed, sampleSteps: req.sampleSteps, backend: "jax" });
-    chosen = { session: s, first: await s.start(start), backend: { backend: "jax-js", device: info.device, threads: info.threads, fallback: ort.reason } };
+    first.frame = await s.start(start);
+    chosen = { session: s, backend: { backend: "jax-js", device: info.device, threads: info.threads, fallback: ort.reason } };
   }
   session = chosen.session;
+  decoder = first.tokens ? req.decoder! : null;
   // The session holds its own references; the loaded arrays are no longer needed.
   disposeWorldArrays(bundle.world);
   post({
     type: "ready",
     ...chosen.backend,
+    decoderThreads: decoder ? 1 : 0,
     isolated: (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
     height: c.height,
     width: c.width,
@@ -104,21 +132,29 @@ async function load(req: LoadRequest): Promise<void> {
     loadMs: performance.now() - t0,
     loadParts: { device: tDevice - t0, files: tFiles - tDevice, runtime: ("session" in ort ? marks[0] : tFiles) - tFiles, start: performance.now() - ("session" in ort ? marks[0] : tFiles) },
   });
-  frame(chosen.first, null);
+  if (first.tokens) toDecoder(first.tokens, true, null, performance.now(), "load");
+  else frame(first.frame!, null);
 }
 
 async function handle(msg: ToWorker): Promise<void> {
   if (msg.type === "load") return load(msg);
   if (!session) throw new Error("the world is not loaded yet");
-  if (msg.type === "step") return frame(await session.step(msg.code), msg.code);
-  if (msg.type === "reset") return frame(await session.reset(), null);
-  if (msg.type === "image") return frame(await session.start({ image: msg.image }), null);
-  if (msg.type === "prompt") {
+  const s = session;
+  const t0 = performance.now();
+  if (msg.type === "step") {
+    if (decoder) return toDecoder([await s.stepTokens(msg.code)], false, msg.code, t0, msg.type);
+    return frame(await s.step(msg.code), msg.code);
+  }
+  if (msg.type === "reset") return decoder ? toDecoder(await s.resetTokens(), true, null, t0, msg.type) : frame(await s.reset(), null);
+  let input: StartInput;
+  if (msg.type === "image") input = { image: msg.image };
+  else {
     if (!vocab) throw new Error("this world has no prompt model (prompt.safetensors); add one with worldkit pack --prompt RUN");
     // Checked here rather than left to the model, which would read an unknown word as <unk>.
     checkPrompt(vocab, msg.text);
-    return frame(await session.start({ prompt: msg.text, seed: promptSeed++ }), null);
+    input = { prompt: msg.text, seed: promptSeed++ };
   }
+  return decoder ? toDecoder(await s.startTokens(input), true, null, t0, msg.type) : frame(await s.start(input), null);
 }
 
 let queue: Promise<void> = Promise.resolve();

@@ -23,7 +23,7 @@ import type { DynamicsConfig, DynamicsParams } from "../models/dynamics.js";
 import { TOKENIZER_DEFAULTS } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams } from "../models/tokenizer.js";
 import type { PromptParams } from "../models/prompt.js";
-import type { LoadedPrompt, LoadedWorld } from "../world/world-types.js";
+import type { LoadedPrompt, LoadedTokenizer, LoadedWorld } from "../world/world-types.js";
 import { PROMPT_FILE, readPromptConfig } from "../world/prompt-config.js";
 import { decodeStartFrames, fingerprint, START_FILE } from "../world/start-frames.js";
 import type { StartFrames } from "../world/start-frames.js";
@@ -96,18 +96,30 @@ function decodePrompt(bytes: Uint8Array, file: string, tc: TokenizerConfig): Loa
   return { config, params: ck.params as unknown as PromptParams, source: file, step: ck.step };
 }
 
+/** tokenizer.safetensors of a world folder (its bytes already read). The caller owns the arrays. */
+export function decodeWorldTokenizer(bytes: Uint8Array, source: string): LoadedTokenizer {
+  const file = `${source}/tokenizer.safetensors`;
+  const tok = decodeCheckpoint<TokenizerConfig>(bytes, file);
+  const tp = tok.params as unknown as { params: TokenizerParams; codebook_KD: np.Array };
+  if (!tp.params || !tp.codebook_KD) throw new Error(`${file}: lacks "params" or "codebook_KD"`);
+  const config = resolveConfig(TOKENIZER_DEFAULTS, { values: tok.config, source: file });
+  return { config, params: tp.params, codebook_KD: tp.codebook_KD, source: file, step: tok.step };
+}
+
+/** The world's tokenizer alone, through `read` (the player's decoder worker needs no more). The caller owns the arrays. */
+export async function loadWorldTokenizer(read: WorldReader, source: string): Promise<LoadedTokenizer> {
+  return decodeWorldTokenizer(await need(read, "tokenizer.safetensors", source), source);
+}
+
 /** Load a world through `read`. `source` (a path or URL) names the world in errors. The caller owns the arrays. */
 export async function loadWorldFiles(read: WorldReader, source: string): Promise<WorldBundle> {
-  const tokFile = `${source}/tokenizer.safetensors`;
   const tokBytes = await need(read, "tokenizer.safetensors", source);
-  const tok = decodeCheckpoint<TokenizerConfig>(tokBytes, tokFile);
-  const tp = tok.params as unknown as { params: TokenizerParams; codebook_KD: np.Array };
-  if (!tp.params || !tp.codebook_KD) throw new Error(`${tokFile}: lacks "params" or "codebook_KD"`);
+  const tokenizer = decodeWorldTokenizer(tokBytes, source);
+  const tokenizerConfig = tokenizer.config;
   const dynFile = `${source}/dynamics.safetensors`;
   const dyn = decodeCheckpoint<DynamicsConfig>(await need(read, "dynamics.safetensors", source), dynFile);
   const dp = dyn.params as unknown as { params: DynamicsParams };
   if (!dp.params) throw new Error(`${dynFile}: lacks "params"`);
-  const tokenizerConfig = resolveConfig(TOKENIZER_DEFAULTS, { values: tok.config, source: tokFile });
   const dynamicsConfig = resolveConfig(DYNAMICS_DEFAULTS, { values: dyn.config, source: dynFile });
 
   const actionsBytes = await read("actions.json");
@@ -132,7 +144,7 @@ export async function loadWorldFiles(read: WorldReader, source: string): Promise
   const startBytes = await read(START_FILE);
   const promptBytes = await read(PROMPT_FILE);
   const world: LoadedWorld = {
-    tokenizer: { config: tokenizerConfig, params: tp.params, codebook_KD: tp.codebook_KD, source: tokFile, step: tok.step },
+    tokenizer,
     dynamics: { config: dynamicsConfig, params: dp.params, source: dynFile, step: dyn.step, tokenizerPath: source },
     actionMap,
     source,

@@ -96,7 +96,7 @@ function slotMask(c: HostCache): HostTensor {
 const advanced = (c: HostCache, tensors: HostTensor[]): HostCache => ({ slots: c.slots, frames: Math.min(c.frames + 1, c.slots), tensors });
 
 /** Trace `f` at `examples` (disposed here), export and open an onnxruntime session. */
-async function compile(f: Graph, examples: np.Array[], opts: OrtStepperOptions): Promise<OrtSession> {
+async function compile(f: Graph, examples: np.Array[], opts: OrtDecoderOptions): Promise<OrtSession> {
   const { jaxpr } = makeJaxpr(f)(...examples);
   tree.dispose(examples);
   const model = exportJaxpr(jaxpr, opts.int8 ? { quantize: "int8" } : {});
@@ -115,12 +115,98 @@ async function runHost(session: OrtSession, inputs: HostTensor[]): Promise<HostT
 const int32 = (data: Int32Array): HostTensor => ({ data, shape: [1, data.length] });
 const actionTensor = (code: number): HostTensor => ({ data: Int32Array.of(code), shape: [1] });
 
+/** Options of the decoder alone (OrtDecoder). */
+export type OrtDecoderOptions = Pick<OrtStepperOptions, "decoderWindow" | "int8" | "ort" | "threads" | "executionProviders" | "spinning">;
+
+/** What the decoder reads: the tokenizer's arrays, borrowed (it takes its own references per use). */
+export type DecoderParts = Pick<StepperParts, "tokenizer" | "codebook_KD" | "tokenizerConfig">;
+
+/**
+ * The tokenizer decoder's step on onnxruntime with its cache: tokens → pixels, one frame at a
+ * time. Part of every OrtStepper; on its own, it lets the browser player decode frame t in one
+ * worker while another samples frame t+1 (web/decode-worker.ts).
+ */
+export class OrtDecoder {
+  private cache: HostCache;
+  private graph: Promise<OrtSession> | null = null;
+  private spent = 0;
+
+  constructor(
+    private readonly parts: DecoderParts,
+    private readonly opts: OrtDecoderOptions,
+  ) {
+    if (!Number.isInteger(opts.decoderWindow) || opts.decoderWindow < 2) throw new Error(`session-ort.ts: decoderWindow must be an integer ≥ 2 (the caches hold it less one frame), got ${opts.decoderWindow}`);
+    this.cache = this.empty();
+  }
+
+  /** Real frames in the cache. */
+  frames(): number {
+    return this.cache.frames;
+  }
+
+  /** Drop the cache (back to no frames). */
+  clear(): void {
+    this.cache = this.empty();
+  }
+
+  /** Compile the graph now rather than on the first frame. */
+  async prepare(): Promise<void> {
+    await this.session();
+  }
+
+  /** Decode a frame (H·W·C values in [0, 1]), appending it to the cache. */
+  async decode(tokens: Int32Array): Promise<Float32Array> {
+    const t0 = performance.now();
+    const g = await this.session();
+    const [x, ...caches] = await runHost(g, [int32(tokens), slotMask(this.cache), ...this.cache.tensors]);
+    this.cache = advanced(this.cache, caches);
+    this.spent += performance.now() - t0;
+    return x.data as Float32Array;
+  }
+
+  /** Milliseconds spent decoding since the last call. */
+  takeSpent(): number {
+    const t = this.spent;
+    this.spent = 0;
+    return t;
+  }
+
+  async dispose(): Promise<void> {
+    const g = this.graph;
+    this.graph = null;
+    const s = await g?.catch(() => null);
+    await s?.dispose();
+  }
+
+  private empty(): HostCache {
+    const c = this.parts.tokenizerConfig;
+    return emptyCache(this.opts.decoderWindow - 1, c.decoderLayers, (c.height / c.patch) * (c.width / c.patch), c.heads, c.dim / c.heads);
+  }
+
+  private session(): Promise<OrtSession> {
+    this.graph ??= this.compile();
+    return this.graph;
+  }
+
+  private compile(): Promise<OrtSession> {
+    const { tokenizer, codebook_KD, tokenizerConfig: c } = this.parts;
+    const N = (c.height / c.patch) * (c.width / c.patch);
+    const window = this.opts.decoderWindow;
+    const S = this.cache.slots;
+    const f: Graph = (tokens, mask, ...flat) => {
+      const r = decodeFrameStep(keep(decoderHalf(tokenizer as TokenizerParams)), codebook_KD.ref, tokens, toCaches(flat, mask), c as TokenizerConfig, window);
+      return [r.x_BHWC, ...fromCaches(r.caches, S)];
+    };
+    return compile(f, [np.zeros([1, N], { dtype: np.int32 }), np.zeros([S]), ...cacheShapes(S, c.decoderLayers, N, c.heads, c.dim / c.heads)], this.opts);
+  }
+}
+
 export class OrtStepper implements FrameStepper {
   private dyn: HostCache;
-  private dec: HostCache;
+  private readonly decoder: OrtDecoder;
   private readonly graphs = new Map<string, Promise<OrtSession>>();
-  /** Time spent in each graph family since the last `timings()` (ms). */
-  private spent = { sample: 0, decode: 0 };
+  /** Time spent sampling since the last `timings()` (ms). */
+  private spent = 0;
 
   /** Borrows `parts` (the session owns them and disposes them after this stepper). */
   constructor(
@@ -128,20 +214,18 @@ export class OrtStepper implements FrameStepper {
     private readonly opts: OrtStepperOptions,
   ) {
     const d = parts.dynamicsConfig;
-    for (const [what, w] of [["the dynamics' timeWindow", d.timeWindow], ["decoderWindow", opts.decoderWindow]] as const) {
-      if (!Number.isInteger(w) || w < 2) throw new Error(`session-ort.ts: ${what} must be an integer ≥ 2 (the caches hold it less one frame), got ${w}`);
-    }
+    if (!Number.isInteger(d.timeWindow) || d.timeWindow < 2) throw new Error(`session-ort.ts: the dynamics' timeWindow must be an integer ≥ 2 (the caches hold it less one frame), got ${d.timeWindow}`);
+    this.decoder = new OrtDecoder(parts, opts);
     this.dyn = this.emptyDynamics();
-    this.dec = this.emptyDecoder();
   }
 
   cacheFrames(): { dynamics: number; decoder: number } {
-    return { dynamics: this.dyn.frames, decoder: this.dec.frames };
+    return { dynamics: this.dyn.frames, decoder: this.decoder.frames() };
   }
 
   clear(): void {
     this.dyn = this.emptyDynamics();
-    this.dec = this.emptyDecoder();
+    this.decoder.clear();
   }
 
   async commit(tokens: Int32Array, code: number): Promise<void> {
@@ -157,30 +241,26 @@ export class OrtStepper implements FrameStepper {
     const g = await this.graph("sample");
     const [tokens, ...caches] = await runHost(g, [actionTensor(code), slotMask(this.dyn), ...this.dyn.tensors, ...noise]);
     this.dyn = advanced(this.dyn, caches);
-    this.spent.sample += performance.now() - t1;
+    this.spent += performance.now() - t1;
     return tokens.data as Int32Array;
   }
 
-  async decode(tokens: Int32Array): Promise<Float32Array> {
-    const t0 = performance.now();
-    const g = await this.graph("decode");
-    const [x, ...caches] = await runHost(g, [int32(tokens), slotMask(this.dec), ...this.dec.tensors]);
-    this.dec = advanced(this.dec, caches);
-    this.spent.decode += performance.now() - t0;
-    return x.data as Float32Array;
+  decode(tokens: Int32Array): Promise<Float32Array> {
+    return this.decoder.decode(tokens);
   }
 
   /** Milliseconds spent in the sample graphs (dynamics) and in the decoder since the last call. */
   timings(): { sample: number; decode: number } {
-    const t = this.spent;
-    this.spent = { sample: 0, decode: 0 };
-    return t;
+    const sample = this.spent;
+    this.spent = 0;
+    return { sample, decode: this.decoder.takeSpent() };
   }
 
   async dispose(): Promise<void> {
     const sessions = await Promise.allSettled([...this.graphs.values()]);
     this.graphs.clear();
     for (const s of sessions) if (s.status === "fulfilled") await s.value.dispose();
+    await this.decoder.dispose();
   }
 
   private emptyDynamics(): HostCache {
@@ -188,21 +268,21 @@ export class OrtStepper implements FrameStepper {
     return emptyCache(d.timeWindow - 1, d.layers, slotsPerFrame(d), d.heads, d.dim / d.heads);
   }
 
-  private emptyDecoder(): HostCache {
-    const c = this.parts.tokenizerConfig;
-    return emptyCache(this.opts.decoderWindow - 1, c.decoderLayers, (c.height / c.patch) * (c.width / c.patch), c.heads, c.dim / c.heads);
-  }
-
-  /** Compile every graph family (one after another: onnxruntime-web opens one session at a time). */
-  async prepare(): Promise<void> {
-    for (const family of ["commit", "decode", "sample"] as const) await this.graph(family);
+  /**
+   * Compile every graph family (one after another: onnxruntime-web opens one session at a time);
+   * `decoder: false` leaves the decoder's for whoever decodes (the player's second worker).
+   */
+  async prepare(opts: { decoder?: boolean } = {}): Promise<void> {
+    await this.graph("commit");
+    if (opts.decoder !== false) await this.decoder.prepare();
+    await this.graph("sample");
   }
 
   /** The graph of a family, compiled on first use. */
-  private graph(family: "sample" | "commit" | "decode"): Promise<OrtSession> {
+  private graph(family: "sample" | "commit"): Promise<OrtSession> {
     let g = this.graphs.get(family);
     if (!g) {
-      g = family === "decode" ? this.compileDecode() : this.compileDynamics(family);
+      g = this.compileDynamics(family);
       this.graphs.set(family, g);
     }
     return g;
@@ -245,18 +325,6 @@ export class OrtStepper implements FrameStepper {
     };
     const noiseExamples = Array.from({ length: (noisy ? schedule.length : 0) * (choosy ? 2 : 1) }, () => np.zeros([1, N]));
     return compile(f, [np.zeros([1], { dtype: np.int32 }), ...cacheExamples(), ...noiseExamples], this.opts);
-  }
-
-  private compileDecode(): Promise<OrtSession> {
-    const { tokenizer, codebook_KD, tokenizerConfig: c } = this.parts;
-    const N = (c.height / c.patch) * (c.width / c.patch);
-    const window = this.opts.decoderWindow;
-    const S = this.dec.slots;
-    const f: Graph = (tokens, mask, ...flat) => {
-      const r = decodeFrameStep(keep(decoderHalf(tokenizer as TokenizerParams)), codebook_KD.ref, tokens, toCaches(flat, mask), c as TokenizerConfig, window);
-      return [r.x_BHWC, ...fromCaches(r.caches, S)];
-    };
-    return compile(f, [np.zeros([1, N], { dtype: np.int32 }), np.zeros([S]), ...cacheShapes(S, c.decoderLayers, N, c.heads, c.dim / c.heads)], this.opts);
   }
 }
 

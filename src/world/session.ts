@@ -45,6 +45,9 @@ import { Imaginer } from "./imagine.js";
 /** Where the passes run: jax-js (wasm / WebGPU, everywhere) or onnxruntime (node or web, 4–6× faster). */
 export type SessionBackend = "jax" | "ort";
 
+/** Frames the tokenizer decoder attends to by default (its training clip length). */
+export const DECODER_WINDOW = 4;
+
 export interface SessionOptions {
   /** Seed of the sampling noise. Default 0. */
   seed?: number;
@@ -56,7 +59,7 @@ export interface SessionOptions {
   temperature?: number;
   /** MaskGIT choice temperature (sampling.ts; 0 = off; used at temperature > 0). Default: the dynamics config's `choiceTemperature`. */
   choiceTemperature?: number;
-  /** Frames the tokenizer decoder attends to (its training clip length). Default 4. */
+  /** Frames the tokenizer decoder attends to (its training clip length). Default DECODER_WINDOW (4). */
   decoderWindow?: number;
   /** Compile the passes with jit (per cache length; jax backend). Default true. */
   jit?: boolean;
@@ -100,8 +103,8 @@ export interface FrameStepper {
   clear(): void;
   /** Where the time of the steps since the last call went (ms per part), if the stepper keeps count. */
   timings?(): Record<string, number>;
-  /** Get every pass ready now (compile what would otherwise compile on first use), if the stepper compiles. */
-  prepare?(): Promise<void>;
+  /** Get every pass ready now (compile what would otherwise compile on first use), if the stepper compiles; `decoder: false` skips the decoder's. */
+  prepare?(opts?: { decoder?: boolean }): Promise<void>;
   dispose(): void | Promise<void>;
 }
 
@@ -193,7 +196,7 @@ export class WorldSession {
     this.actionMap = world.actionMap;
     const d = this.dynamicsConfig;
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as SessionOptions;
-    this.opts = { seed: 0, sampleSteps: d.sampleSteps, sampleSchedule: d.sampleSchedule, temperature: d.temperature, choiceTemperature: d.choiceTemperature ?? 0, decoderWindow: 4, jit: true, backend: inNode() ? "ort" : "jax", int8: false, ...given };
+    this.opts = { seed: 0, sampleSteps: d.sampleSteps, sampleSchedule: d.sampleSchedule, temperature: d.temperature, choiceTemperature: d.choiceTemperature ?? 0, decoderWindow: DECODER_WINDOW, jit: true, backend: inNode() ? "ort" : "jax", int8: false, ...given };
     this.backend = this.opts.backend;
     if (this.backend !== "jax" && this.backend !== "ort") throw new Error(`session: backend must be "jax" or "ort", got "${String(this.backend)}"`);
     if (!(this.opts.choiceTemperature >= 0)) throw new Error(`session: choiceTemperature must be ≥ 0, got ${String(this.opts.choiceTemperature)}`);
@@ -236,31 +239,7 @@ export class WorldSession {
 
   /** Start (or restart) from context frames, one image or a text prompt. Returns the last context frame, decoded. */
   async start(input: FramesInput | ImageInput | PromptInput): Promise<StepResult> {
-    const c = this.tokenizerConfig;
-    const frame = c.height * c.width * c.channels;
-    let frames: FramesInput;
-    if ("prompt" in input) {
-      if (!this.prompt) throw new Error(`session.start: ${this.source} has no prompt model (prompt.safetensors); add one with worldkit pack --prompt RUN`);
-      this.imaginer ??= new Imaginer(this.prompt, { params: this.tok, codebook_KD: this.codebook, config: this.tokenizerConfig });
-      const r = await this.imaginer.imagine([input.prompt], { seed: input.seed ?? this.opts.seed, guidance: input.guidance });
-      frames = { frames: r.pixels, count: 1 };
-    } else if ("image" in input) {
-      const px = c.height * c.width;
-      const ch = input.image.length / px;
-      if (ch !== 3 && ch !== c.channels) throw new Error(`session.start: image has ${input.image.length} values; expected ${c.height}×${c.width}×3 or ×${c.channels}`);
-      const x = new Float32Array(frame);
-      for (let i = 0; i < px; i++) for (let k = 0; k < Math.min(ch, c.channels); k++) x[i * c.channels + k] = input.image[i * ch + k];
-      frames = { frames: x, count: 1 };
-    } else {
-      frames = input;
-      if (frames.frames.length !== frames.count * frame) {
-        throw new Error(`session.start: ${frames.frames.length} values for ${frames.count} frames of ${c.height}×${c.width}×${c.channels}`);
-      }
-      if (frames.tokens && frames.tokens.length !== frames.count * this.dynamicsConfig.tokensPerFrame) {
-        throw new Error(`session.start: ${frames.tokens.length} tokens for ${frames.count} frames of ${this.dynamicsConfig.tokensPerFrame}`);
-      }
-    }
-    this.started = frames;
+    this.started = await this.startFrames(input);
     return this.replay();
   }
 
@@ -270,37 +249,105 @@ export class WorldSession {
     return this.replay();
   }
 
+  /**
+   * The dynamics half of `start`, for a caller that decodes elsewhere (the browser player's second
+   * worker, with an OrtDecoder): the start frames' tokens in order, for that decoder to decode
+   * after clearing its cache. This session's own decoder is left as it was, so a session driven
+   * by startTokens / resetTokens / stepTokens should not also be stepped with step().
+   */
+  async startTokens(input: FramesInput | ImageInput | PromptInput): Promise<Int32Array[]> {
+    this.started = await this.startFrames(input);
+    return this.commitStart(false);
+  }
+
+  /** The dynamics half of `reset` (see startTokens). */
+  async resetTokens(): Promise<Int32Array[]> {
+    if (!this.started) throw new Error("session.resetTokens: call startTokens() first");
+    return this.commitStart(false);
+  }
+
+  /** The dynamics half of `step`: the next frame's tokens (see startTokens). */
+  async stepTokens(action: number | string): Promise<Int32Array> {
+    if (!this.started || !this.stepper) throw new Error("session.stepTokens: call startTokens() first");
+    return this.sampleNext(action);
+  }
+
+  private async startFrames(input: FramesInput | ImageInput | PromptInput): Promise<FramesInput> {
+    const c = this.tokenizerConfig;
+    const frame = c.height * c.width * c.channels;
+    if ("prompt" in input) {
+      if (!this.prompt) throw new Error(`session.start: ${this.source} has no prompt model (prompt.safetensors); add one with worldkit pack --prompt RUN`);
+      this.imaginer ??= new Imaginer(this.prompt, { params: this.tok, codebook_KD: this.codebook, config: this.tokenizerConfig });
+      const r = await this.imaginer.imagine([input.prompt], { seed: input.seed ?? this.opts.seed, guidance: input.guidance });
+      return { frames: r.pixels, count: 1 };
+    }
+    if ("image" in input) {
+      const px = c.height * c.width;
+      const ch = input.image.length / px;
+      if (ch !== 3 && ch !== c.channels) throw new Error(`session.start: image has ${input.image.length} values; expected ${c.height}×${c.width}×3 or ×${c.channels}`);
+      const x = new Float32Array(frame);
+      for (let i = 0; i < px; i++) for (let k = 0; k < Math.min(ch, c.channels); k++) x[i * c.channels + k] = input.image[i * ch + k];
+      return { frames: x, count: 1 };
+    }
+    if (input.frames.length !== input.count * frame) {
+      throw new Error(`session.start: ${input.frames.length} values for ${input.count} frames of ${c.height}×${c.width}×${c.channels}`);
+    }
+    if (input.tokens && input.tokens.length !== input.count * this.dynamicsConfig.tokensPerFrame) {
+      throw new Error(`session.start: ${input.tokens.length} tokens for ${input.count} frames of ${this.dynamicsConfig.tokensPerFrame}`);
+    }
+    return input;
+  }
+
   private async replay(): Promise<StepResult> {
     const t0 = performance.now();
+    const tokens = await this.commitStart(true);
+    const last = tokens[tokens.length - 1];
+    return this.result(this.lastPixels!, last, t0);
+  }
+
+  /** The pixels of the last frame decoded by commitStart(true). */
+  private lastPixels: Float32Array | null = null;
+
+  /**
+   * Back to the started frames: caches cleared, step counter rewound, the frames tokenized (or
+   * their stored tokens taken) and committed; with `decode`, each also decoded (the last one's
+   * pixels in lastPixels). Returns the frames' tokens.
+   */
+  private async commitStart(decode: boolean): Promise<Int32Array[]> {
     const c = this.tokenizerConfig;
     const input = this.started!;
     const stepper = await this.ensureStepper();
-    await stepper.prepare?.(); // so the first step after the start does not stall on a compile
+    await stepper.prepare?.({ decoder: decode }); // so the first step after the start does not stall on a compile
     stepper.clear();
     this.stepIndex = 0;
     const N = this.dynamicsConfig.tokensPerFrame;
     const T = input.count;
     const tokens_TN = input.tokens ?? ((await tokenize(keep(this.tok), this.codebook.ref, np.array(input.frames, { shape: [1, T, c.height, c.width, c.channels] }), c).data()) as Int32Array);
-    let last: { px: Float32Array; tokens: Int32Array } | null = null;
+    const out: Int32Array[] = [];
     for (let t = 0; t < T; t++) {
       const tk = tokens_TN.slice(t * N, (t + 1) * N);
       await stepper.commit(tk, modelAction(this.dynamicsConfig, this.actionCode(input.actions?.[t])));
-      last = { px: await stepper.decode(tk), tokens: tk };
+      if (decode) this.lastPixels = await stepper.decode(tk);
+      out.push(tk);
     }
     stepper.timings?.(); // the start is not a step
-    return this.result(last!.px, last!.tokens, t0);
+    return out;
   }
 
   /** Generate the next frame under `action` (a code 0..A−1 or a key name from actions.json). */
   async step(action: number | string): Promise<StepResult> {
     if (!this.started || !this.stepper) throw new Error("session.step: call start() first");
     const t0 = performance.now();
+    const tk = await this.sampleNext(action);
+    return this.result(await this.stepper.decode(tk), tk, t0);
+  }
+
+  private async sampleNext(action: number | string): Promise<Int32Array> {
     const code = modelAction(this.dynamicsConfig, this.actionCode(action));
     const noiseSeed = (Math.imul(this.opts.seed + 1, 0x9e3779b1) ^ Math.imul(this.stepIndex + 1, 0x85ebca77)) | 0;
     this.stepIndex++;
     const uniforms = this.opts.temperature > 0 ? frameUniforms(noiseSeed, this.schedule.length, this.dynamicsConfig.tokensPerFrame, this.opts.choiceTemperature > 0) : null;
-    const tk = await this.stepper.sample(code, uniforms);
-    return this.result(await this.stepper.decode(tk), tk, t0);
+    return this.stepper!.sample(code, uniforms);
   }
 
   /** Free the session's references and compiled functions (onnxruntime sessions are released in the background). */
@@ -338,14 +385,18 @@ export class WorldSession {
   }
 
   private result(px: Float32Array, tokens: Int32Array, t0: number): StepResult {
-    const c = this.tokenizerConfig;
-    const HW = c.height * c.width;
-    const rgb = new Uint8Array(HW * 3);
-    const depth = c.channels === 4 ? new Float32Array(HW) : null;
-    for (let i = 0; i < HW; i++) {
-      for (let k = 0; k < 3; k++) rgb[i * 3 + k] = Math.round(px[i * c.channels + k] * 255);
-      if (depth) depth[i] = px[i * 4 + 3];
-    }
-    return { rgb, depth, pixels: px, tokens, ms: performance.now() - t0 };
+    return stepResult(px, tokens, this.tokenizerConfig, performance.now() - t0);
   }
+}
+
+/** A decoded frame (H·W·C values in [0, 1]) as a step's result: RGB bytes, depth apart (4 channels). */
+export function stepResult(px: Float32Array, tokens: Int32Array, c: Pick<TokenizerConfig, "height" | "width" | "channels">, ms: number): StepResult {
+  const HW = c.height * c.width;
+  const rgb = new Uint8Array(HW * 3);
+  const depth = c.channels === 4 ? new Float32Array(HW) : null;
+  for (let i = 0; i < HW; i++) {
+    for (let k = 0; k < 3; k++) rgb[i * 3 + k] = Math.round(px[i * c.channels + k] * 255);
+    if (depth) depth[i] = px[i * 4 + 3];
+  }
+  return { rgb, depth, pixels: px, tokens, ms };
 }

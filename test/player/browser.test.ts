@@ -71,7 +71,8 @@ describe.skipIf(!hasChromium)("player page in chromium", () => {
     const fps = await page.textContent("#fps");
     const device = await page.textContent("#device");
     console.log(`browser.test: playable after ${readyMs} ms; ${fps}; ${await page.textContent("#ms")}; device ${device}`);
-    expect(device).toMatch(/^onnxruntime-web · wasm, int8, \d+ threads?$/); // cross-origin isolated: no "(not isolated)"
+    // Split: the session worker samples, the decoder worker decodes; cross-origin isolated: no "(not isolated)".
+    expect(device).toMatch(/^onnxruntime-web · wasm, int8, \d+ threads? \+ decoder worker, 1 thread$/);
     expect(await page.isHidden("#notice")).toBe(true); // no fallback
     expect(Number(fps!.slice(4))).toBeGreaterThan(0);
     // Buttons show each bound action's label and code.
@@ -206,6 +207,16 @@ describe.skipIf(!hasChromium)("player page in chromium", () => {
     await p.close();
   });
 
+  it("?split=0 keeps the decoder in the session worker (one step in flight) and plays", async () => {
+    const p = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await p.goto(`${server.url}?split=0`);
+    await p.waitForSelector('#status[data-state="playing"]', { timeout: 60_000 });
+    expect(await p.textContent("#device")).toMatch(/^onnxruntime-web · wasm, int8, \d+ threads?$/);
+    const n = await steps(p);
+    await stepsReach(p, n + 2);
+    await p.close();
+  });
+
   it("plays the bundled default world (models/default): a key changes the frame, fps shown, screenshot saved", async () => {
     const own = await startServer({ worldDir: "models/default", webDir: WEB_DIR, port: 0 });
     const p = await browser.newPage({ viewport: { width: 1000, height: 720 } });
@@ -219,7 +230,7 @@ describe.skipIf(!hasChromium)("player page in chromium", () => {
       await p.waitForFunction(`/^fps \\d+\\.\\d$/.test(document.getElementById("fps").textContent)`, undefined, { timeout: 30_000 });
       const fps = await p.textContent("#fps");
       expect(Number(fps!.slice(4))).toBeGreaterThan(0);
-      expect(await p.textContent("#device")).toMatch(/^onnxruntime-web · wasm, int8, \d+ threads?$/);
+      expect(await p.textContent("#device")).toMatch(/^onnxruntime-web · wasm, int8, \d+ threads? \+ decoder worker, 1 thread$/);
       const labels = await p.$$eval("#actions button", (bs) => bs.map((b) => b.textContent));
       expect(labels.some((l) => /^right code \d+ · Right$/.test(l ?? ""))).toBe(true);
       await p.keyboard.press("KeyP");
