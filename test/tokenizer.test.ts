@@ -9,7 +9,12 @@ import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
 import { getWorld } from "../src/worlds/index.js";
-import { changeWeights, encode, initTokenizer, tokenizerLoss, TOKENIZER_DEFAULTS } from "../src/models/tokenizer.js";
+import { changeWeights, encode, initTokenizer, tokenize, tokenizerLoss, TOKENIZER_DEFAULTS } from "../src/models/tokenizer.js";
+import { keep } from "../src/core/refs.js";
+
+/** A trained run's tokens of x (consumes x). */
+const encodeTokens = (r: { params: unknown; state: { codebook_KD: { ref: unknown } } }, x: ReturnType<typeof np.array>) =>
+  tokenize(keep(r.params as never), r.state.codebook_KD.ref as never, x, { ...TOKENIZER_DEFAULTS, ...tiny }).data();
 import { runTraining } from "../src/train/loop.js";
 import { TOKENIZER_RUN_DEFAULTS, tokenizerPhase } from "../src/train/tokenizer-phase.js";
 import type { TokenizerRunConfig } from "../src/train/tokenizer-phase.js";
@@ -172,18 +177,45 @@ describe("tokenizer", () => {
     await expect(runTraining(tokenizerPhase(runConfig({ initLayers: "0" }), openDataset(join(dir, "data"))), { out: join(dir, "layers-noinit"), command: ["test"], quiet: true })).rejects.toThrow(
       /no train.init is given/,
     );
-    // A world folder's tokenizer.safetensors keeps its codebook beside the params and no EMA state: refused, by name.
+    // A world folder's tokenizer.safetensors ({ params, codebook_KD }, no EMA state): its weights and codebook, the EMA from that codebook.
     const loaded = await loadTokenizer(join(dir, "layers-src"));
     mkdirSync(join(dir, "layers-world"));
     await saveWorldTokenizer(join(dir, "layers-world"), loaded);
     disposeTokenizer(loaded);
     const fromWorld = tokenizerPhase(deep({ init: join(dir, "layers-world") }, 3), openDataset(join(dir, "data")));
-    await expect(runTraining(fromWorld, { out: join(dir, "layers-fromworld"), command: ["test"], quiet: true, stopAt: 0 })).rejects.toThrow(/tokenizer\.safetensors: a world's part file with codebook_KD beside its params/);
+    const w = await runTraining(fromWorld, { out: join(dir, "layers-fromworld"), command: ["test"], quiet: true, stopAt: 0 });
     fromWorld.dispose?.();
+    for (const [name, x] of namedLeaves(w.params as unknown as ParamTree)) expect(await host(x), name).toEqual(await host(srcLeaves.get(name)!));
+    expect(await host(w.state.codebook_KD)).toEqual(await host(src.state.codebook_KD));
+    expect(await host(w.state.ema.embedSum_KD)).toEqual(await host(src.state.codebook_KD)); // cluster size 1 each: sum = codebook
+    tree.dispose([w.params, w.state] as unknown as ParamTree);
     for (const r of [src, start]) {
       tree.dispose(r.params as unknown as ParamTree);
       tree.dispose(r.state as unknown as ParamTree);
     }
+  });
+
+  it("freezeEncoder trains the decoder alone: encoder, codebook and so every token unchanged, the decoder moved", async () => {
+    const first = await runTraining(tokenizerPhase(runConfig({ steps: 3 }), openDataset(join(dir, "data"))), { out: join(dir, "freeze-src"), command: ["test"], quiet: true });
+    const cfg = resolveConfig(TOKENIZER_RUN_DEFAULTS, { values: runConfig({ steps: 3, init: join(dir, "freeze-src"), lr: 1e-2 }), source: "test" }, { values: { tokenizer: { freezeEncoder: true, changeWeight: 4 } }, source: "test" });
+    const phase = tokenizerPhase(cfg, openDataset(join(dir, "data")));
+    const after = await runTraining(phase, { out: join(dir, "freeze-dst"), command: ["test"], quiet: true });
+    phase.dispose?.();
+    const host = async (a: { ref: { data(): Promise<unknown> } }) => Array.from((await a.ref.data()) as Float32Array);
+    const before = new Map(namedLeaves(first.params as unknown as ParamTree));
+    let moved = 0;
+    for (const [name, x] of namedLeaves(after.params as unknown as ParamTree)) {
+      const same = JSON.stringify(await host(x)) === JSON.stringify(await host(before.get(name)!));
+      if (/^(patchIn|encPos|encoder|toCode)\./.test(name)) expect(same, name).toBe(true);
+      else if (!same) moved++;
+    }
+    expect(moved).toBeGreaterThan(4);
+    expect(await host(after.state.codebook_KD)).toEqual(await host(first.state.codebook_KD));
+    const x = np.array(new Float32Array(2 * 16 * 16 * 4).map((_, i) => (i % 7) / 7), { shape: [1, 2, 16, 16, 4] });
+    const tokens = async (r: typeof first) => Array.from((await encodeTokens(r, x.ref)) as Int32Array);
+    expect(await tokens(after)).toEqual(await tokens(first));
+    x.dispose();
+    for (const r of [first, after]) tree.dispose([r.params, r.state] as unknown as ParamTree);
   });
 
   it("loads from a run folder and evaluates: numbers in range, usage counted on the data", async () => {

@@ -14,7 +14,7 @@
  * Dimension keys: B batch · T frames · H,W pixels · C channels · N tokens per frame ·
  * Q values per patch · D model width · d code width · K codebook size.
  */
-import { np, tree } from "../core/jax.js";
+import { lax, np, tree } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
 import { splitKey } from "../core/keys.js";
 import type { Key } from "../core/keys.js";
@@ -70,6 +70,13 @@ export interface TokenizerConfig {
    * of gravity cases (gravity_tokenizer_bound). The reported MSEs stay unweighted.
    */
   changeWeight: number;
+  /**
+   * Training only: train the decoder alone. The encoder and the codebook stay as they are (no
+   * gradient through the encoder, its weights restored after each update, no EMA codebook update
+   * or dead-code reset), so every frame's tokens, and every model trained on them, are unchanged;
+   * e.g. a decoder fine-tune with changeWeight that draws moving things better.
+   */
+  freezeEncoder: boolean;
 }
 
 export const TOKENIZER_DEFAULTS: Readonly<TokenizerConfig> = freezeDeep({
@@ -90,6 +97,7 @@ export const TOKENIZER_DEFAULTS: Readonly<TokenizerConfig> = freezeDeep({
   rgbWeight: 1,
   depthWeight: 0.5,
   changeWeight: 0,
+  freezeEncoder: false,
 });
 
 export interface TokenizerParams {
@@ -166,7 +174,7 @@ export function decode(p: Pick<TokenizerParams, "fromCode" | "decPos" | "decoder
 }
 
 /** Split a p tree into its encoder and decoder halves (no refs taken). */
-function halves(p: TokenizerParams) {
+export function halves(p: TokenizerParams) {
   const { patchIn, encPos, encoder, toCode, fromCode, decPos, decoder, patchOut } = p;
   return { enc: { patchIn, encPos, encoder, toCode }, dec: { fromCode, decPos, decoder, patchOut } };
 }
@@ -209,7 +217,8 @@ export function tokenizerLoss(
   cfg: TokenizerConfig,
 ): { loss: np.Array; aux: TokenizerLossAux } {
   const { enc, dec } = halves(p);
-  const z = encode(enc, x_BTHWC.ref, cfg);
+  const encoded = encode(enc, x_BTHWC.ref, cfg);
+  const z = cfg.freezeEncoder ? lax.stopGradient(encoded) : encoded;
   const q = quantize({ codebook_KD }, z.ref, vqConfigOf(cfg));
   q.codebookLoss.dispose();
   const xhat = decode(dec, q.zq, cfg);

@@ -211,7 +211,7 @@ async function initFrom<P extends object, S extends object, B>(path: string, lay
   const problems = compareShapes(loaded.params, fresh.params as ParamTree) || (loaded.state && compareShapes(loaded.state, fresh.state as ParamTree));
   if (problems) {
     tree.dispose([loaded.params, loaded.state ?? [], fresh.params as ParamTree, fresh.state as ParamTree, fresh.opt]);
-    throw new Error(`train.init ${file}: ${problems}`);
+    throw new Error(`train.init ${file} does not match the model: ${problems}`);
   }
   tree.dispose(fresh.params as ParamTree);
   if (loaded.state) tree.dispose(fresh.state as ParamTree);

@@ -5,16 +5,18 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { jit, np } from "../core/jax.js";
+import { jit, np, tree } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
 import { freezeDeep } from "../core/config.js";
 import { adamwInit } from "../nn/optim.js";
 import type { AdamWState, ArrayTree } from "../nn/optim.js";
 import { makeTrainStep } from "../nn/train-step.js";
 import { stepRunner } from "./step-runner.js";
-import { codebookStats, emaUpdate, updateCodeAge } from "../nn/vq.js";
+import { codebookStats, emaUpdate, initCodeAge, initVQEma, updateCodeAge } from "../nn/vq.js";
+import { loadCheckpoint } from "../core/checkpoint.js";
+import { compareShapes } from "../core/tree-names.js";
 import { deadCodeResetter } from "./dead-codes.js";
-import { TOKENIZER_DEFAULTS, initTokenizer, tokenizerLoss, vqConfigOf, tokenize, detokenize } from "../models/tokenizer.js";
+import { TOKENIZER_DEFAULTS, halves, initTokenizer, tokenizerLoss, vqConfigOf, tokenize, detokenize } from "../models/tokenizer.js";
 import type { TokenizerConfig, TokenizerParams, TokenizerState } from "../models/tokenizer.js";
 import { clipArray, clipLoader } from "../data/loader.js";
 import type { ClipBatch, ClipLoader, Dataset, LoaderState } from "../data/loader.js";
@@ -77,8 +79,20 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
    * then the EMA codebook update and code ages. z is returned for the dead-code reset.
    */
   const fullStep = (params: ArrayTree, opt: ArrayTree, state: TokenizerState, x: np.Array, lr: np.Array) => {
-    const out = train.stepFn(params, opt as unknown as AdamWState<ArrayTree>, { x_BTHWC: x, codebook_KD: state.codebook_KD }, lr);
+    // freezeEncoder: the encoder's weights as they came in (AdamW's weight decay would move them) and the state untouched.
+    const frozen = tc.freezeEncoder ? keep(halves(params as unknown as TokenizerParams).enc) : null;
+    const out = train.stepFn(params, opt as unknown as AdamWState<ArrayTree>, { x_BTHWC: x, codebook_KD: frozen ? state.codebook_KD.ref : state.codebook_KD }, lr);
     const aux = out.aux as Record<string, np.Array>;
+    if (frozen) {
+      const updated = out.params as unknown as TokenizerParams;
+      tree.dispose(halves(updated).enc as unknown as ArrayTree);
+      aux.indices.dispose();
+      const metrics = {
+        loss: out.loss, psnr: np.log(aux.rgbMse.ref).mul(-10 / Math.LN10), rgb_mse: aux.rgbMse, depth_mse: aux.depthMse, commit: aux.commit,
+        usage: aux.usage, perplexity: aux.perplexity, grad_norm: out.gradNorm,
+      };
+      return { params: { ...updated, ...frozen } as unknown as ArrayTree, opt: out.optState, state, metrics, z: aux.z };
+    }
     const ema = emaUpdate(state.ema, aux.z.ref, aux.indices.ref, vq);
     const age_K = updateCodeAge(state.age_K, aux.indices, vq);
     const metrics = {
@@ -110,10 +124,28 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
       const { params, state } = initTokenizer(key, tc);
       return { params, state, opt: adamwInit(keep(params) as unknown as ArrayTree) as unknown as ParamTree };
     },
+    async adaptInit(file, fresh) {
+      // A world folder's tokenizer.safetensors ({ params, codebook_KD }, no training state): its
+      // weights and codebook, the EMA statistics started from that codebook, every code's age 0.
+      const ck = await loadCheckpoint(file, { loadOptState: false });
+      const p = ck.params as unknown as { params?: TokenizerParams; codebook_KD?: np.Array };
+      if (Object.keys(p).sort().join() !== "codebook_KD,params" || !p.params || !p.codebook_KD) {
+        tree.dispose(ck.params);
+        return null;
+      }
+      const problems = compareShapes(p.params as unknown as ParamTree, fresh.params as unknown as ParamTree) || compareShapes({ codebook_KD: p.codebook_KD } as unknown as ParamTree, { codebook_KD: fresh.state.codebook_KD } as unknown as ParamTree);
+      tree.dispose([fresh.params, fresh.state] as unknown as ParamTree);
+      if (problems) {
+        tree.dispose([ck.params, fresh.opt]);
+        throw new Error(`train.init ${file} does not match the model: ${problems}`);
+      }
+      const state: TokenizerState = { codebook_KD: p.codebook_KD.ref, ema: initVQEma(p.codebook_KD, vq), age_K: initCodeAge(vq) };
+      return { params: p.params, state, opt: fresh.opt };
+    },
     async step(params, opt, state, batch, lr, key, step) {
       const args = [params, opt, state, clipArray(batch), lr] as unknown as ArrayTree[];
       const out = (await runner.run(...args)) as FullOut;
-      const newState = deadCodes.apply(out.state, out.z, key, step);
+      const newState = tc.freezeEncoder ? (out.z.dispose(), key.dispose(), out.state) : deadCodes.apply(out.state, out.z, key, step);
       return { params: out.params as unknown as TokenizerParams, opt: out.opt as unknown as ParamTree, state: newState, metrics: out.metrics as StepMetrics };
     },
     async nextBatch() {
