@@ -12,7 +12,7 @@
 import { initDevice } from "../src/core/device.js";
 import { tree } from "../src/core/jax.js";
 import type { ParamTree } from "../src/core/tree-names.js";
-import { loadWorldTokenizer } from "../src/player/world-files.js";
+import { fetchReader, loadWorldTokenizer } from "../src/player/world-files.js";
 import { OrtDecoder } from "../src/world/session-ort.js";
 import { DECODER_WINDOW, stepResult } from "../src/world/session.js";
 import type { TokenizerConfig } from "../src/models/tokenizer.js";
@@ -29,12 +29,7 @@ let ready: Promise<{ decoder: OrtDecoder; config: TokenizerConfig }> | null = nu
 
 async function load(req: DecoderLoadRequest): Promise<{ decoder: OrtDecoder; config: TokenizerConfig }> {
   await initDevice();
-  const read = async (name: string) => {
-    const res = await fetch(req.base + name);
-    if (res.status === 404) return null;
-    if (!res.ok) throw new Error(`${req.base}${name}: HTTP ${res.status}`);
-    return new Uint8Array(await res.arrayBuffer());
-  };
+  const read = fetchReader(req.base);
   const tok = await loadWorldTokenizer(read, req.base.replace(/\/$/, ""));
   const web = await loadWebOrt(req.page, req.threads ?? 1);
   const decoder = new OrtDecoder({ tokenizer: tok.params, codebook_KD: tok.codebook_KD, tokenizerConfig: tok.config }, { decoderWindow: DECODER_WINDOW, int8: req.int8 ?? false, ort: web.ort, threads: web.threads });

@@ -22,7 +22,7 @@ import { initDevice } from "../src/core/device.js";
 import { WorldSession } from "../src/world/session.js";
 import type { StepResult } from "../src/world/session.js";
 import type { StartFrames } from "../src/world/start-frames.js";
-import { loadWorldFiles } from "../src/player/world-files.js";
+import { fetchReader, loadWorldFiles } from "../src/player/world-files.js";
 import type { WorldBundle } from "../src/player/world-files.js";
 import { checkPrompt, examplePrompts } from "../src/player/prompt-words.js";
 import { disposeWorldArrays } from "./dispose.js";
@@ -88,12 +88,7 @@ async function load(req: LoadRequest): Promise<void> {
   const t0 = performance.now();
   const info = await initDevice();
   const tDevice = performance.now();
-  const read = async (name: string) => {
-    const res = await fetch(req.base + name);
-    if (res.status === 404) return null;
-    if (!res.ok) throw new Error(`${req.base}${name}: HTTP ${res.status}`);
-    return new Uint8Array(await res.arrayBuffer());
-  };
+  const read = fetchReader(req.base);
   const bundle = await loadWorldFiles(read, req.base.replace(/\/$/, ""));
   const tFiles = performance.now();
   const c = bundle.world.tokenizer.config;

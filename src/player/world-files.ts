@@ -31,6 +31,16 @@ import type { StartFrames } from "../world/start-frames.js";
 /** Reads one file of the world folder by name; null when it does not exist. */
 export type WorldReader = (name: string) => Promise<Uint8Array | null>;
 
+/** A reader over HTTP: the world folder at `base` (a URL ending in "/"); 404 is "no such file". */
+export function fetchReader(base: string): WorldReader {
+  return async (name) => {
+    const res = await fetch(base + name);
+    if (res.status === 404) return null;
+    if (!res.ok) throw new Error(`${base}${name}: HTTP ${res.status}`);
+    return new Uint8Array(await res.arrayBuffer());
+  };
+}
+
 /** Whether `name` is a file the player may read from a world folder (one path segment, allow-listed). */
 export function isWorldFile(name: string): boolean {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.includes("..")) return false;
