@@ -22,6 +22,7 @@ import { fallingTargets, gravitySheet, judgeCase, locate, playerTarget, scoreGra
 import type { GravityCase } from "../src/eval/gravity.js";
 import { isJumpStart, jumpKeys, jumpTarget, scoreJumps, trackFeet } from "../src/eval/jump.js";
 import type { JumpTrack } from "../src/eval/jump.js";
+import { costAt } from "../src/eval/timing.js";
 import { TRUE_MAZE_MOVES, centreDepth, isWallStart, loopLeg, mazeMoves, revisitPsnr, truthRoller, wallPenetration } from "../src/eval/maze-eval.js";
 import { quantile } from "../src/eval/timing.js";
 import { evalWorld } from "../src/eval/world-eval.js";
@@ -412,4 +413,16 @@ describe("eval world", () => {
     err.mockRestore();
     await expect(evalWorld(world, openDataset(join(dir, "plat")), { lam: null, timing: false })).rejects.toThrow(/6 true actions, not the model's 4; pass --lam/);
   }, 60_000);
+});
+
+describe("timing: the cost at a step", () => {
+  it("is the median of the 100 steps ending there (the first 100 at step 10): ten slow steps do not move it, a slower stretch does", () => {
+    const ms = Array.from({ length: 1000 }, (_, i) => 10 + (i % 3));
+    expect(costAt(ms, 10)).toBe(11);
+    const blip = [...ms];
+    for (let i = 990; i < 1000; i++) blip[i] = 50;
+    expect(costAt(blip, 1000)).toBe(costAt(ms, 1000));
+    const slower = ms.map((v, i) => (i >= 900 ? v + 5 : v));
+    expect(costAt(slower, 1000)).toBe(16);
+  });
 });
