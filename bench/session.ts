@@ -33,7 +33,7 @@ const frame = Float32Array.from({ length: H * W * C }, () => rng());
 const RUNS: { name: string; opts: SessionOptions; steps: number; ratioStep: number }[] = [
   { name: "ort int8", opts: { backend: "ort", int8: true }, steps: 1000, ratioStep: 10_000 },
   { name: "ort fp32", opts: { backend: "ort" }, steps: 1000, ratioStep: 1000 },
-  { name: "jax", opts: { backend: "jax" }, steps: 100, ratioStep: 100 },
+  { name: "jax", opts: { backend: "jax" }, steps: 100, ratioStep: 200 },
 ];
 const rows = [];
 for (const run of RUNS) {

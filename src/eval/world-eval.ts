@@ -47,7 +47,7 @@ import type { JumpResult } from "./jump.js";
 import { isWallStart, loopLeg, mazeMoves, revisitPsnr, wallPenetration } from "./maze-eval.js";
 import type { MazeMoves, WallResult } from "./maze-eval.js";
 import { mean, psnr, ssim, stderr } from "../data/image-metrics.js";
-import { timeSession } from "./timing.js";
+import { COST_WINDOW, timeSession } from "./timing.js";
 import type { TimingResult } from "./timing.js";
 import type { MaskgitScheduleKind } from "../models/maskgit.js";
 
@@ -439,7 +439,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
         if (timing) {
           const { clip } = await clipEndingAt(starts[0].entry, starts[0].last, 0);
           const steps = timing.steps;
-          const t8 = await timeSession(other, { frames: clip.context, count: clip.count, actions: clip.contextActions }, { steps, ratioStep: Math.max(20, steps), seed });
+          const t8 = await timeSession(other, { frames: clip.context, count: clip.count, actions: clip.contextActions }, { steps, ratioStep: Math.max(2 * COST_WINDOW, steps), seed });
           int8Ms = int8 ? timing.step_ms_median : t8.step_ms_median;
           if (int8) notes.push(`step_ms_* are of the int8 session; the fp32 one's median is ${t8.step_ms_median.toFixed(2)} ms`);
         }
