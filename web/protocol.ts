@@ -21,7 +21,7 @@ export interface LoadRequest {
   backend?: "ort" | "jax";
   /** int8 weights on onnxruntime-web (the page's default: true, ?int8=0 for fp32). Default false. */
   int8?: boolean;
-  /** onnxruntime-web wasm threads; default every core up to 4 (1 when the page is not cross-origin isolated). */
+  /** onnxruntime-web wasm threads, both workers together in split mode (the decoder worker takes 1); default every core up to 4 (1 when the page is not cross-origin isolated). */
   threads?: number;
   /** onnxruntime-web's idle wasm threads spin instead of sleeping (?spin=1; off by default: in headless chromium on 2 cores it measured 9.2 fps against 10.6). */
   spinning?: boolean;

@@ -10,9 +10,9 @@
  * or ?split=0) this worker decodes too and answers the page itself.
  *
  * Backend: the exported ONNX graphs on onnxruntime-web (wasm; session-ort.ts, 4–6× faster than
- * jax-js's kernels here), exported in this worker as the session reaches each cache length. When
+ * jax-js's kernels here), exported in this worker while the session starts. When
  * onnxruntime-web fails to load or to run the start, the session falls back to jax-js (WebGPU
- * when present, else wasm) and the page says why. jax-js also tokenizes the start frames and runs
+ * when present, else wasm) and the page says why. jax-js also tokenizes start frames that come without their tokens (an uploaded image; a start.safetensors from another tokenizer) and runs
  * the prompt model (text → first frame) when the world has one. WebGPU is not chosen by itself:
  * on an H100 (bench/RESULTS.md, bench/webgpu.ts) jax-js's WebGPU backend took 125 ms a frame and
  * onnxruntime-web's WebGPU provider 236 ms, against ~85 ms for this wasm path on a 2-core CPU;
@@ -61,7 +61,6 @@ function toDecoder(frames: Int32Array[], clear: boolean, code: number | null, t0
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** A started session on onnxruntime-web, or the reason there is none. */
 /**
  * A started session on onnxruntime-web, or the reason there is none. In split mode it starts with
  * startTokens and `first` gets the start frames' tokens (for the decoder worker); else the frame.
