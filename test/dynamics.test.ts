@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,10 +8,12 @@ import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
 import { getWorld } from "../src/worlds/index.js";
 import { TOKENIZER_DEFAULTS, initTokenizer } from "../src/models/tokenizer.js";
+import type { TokenizerParams } from "../src/models/tokenizer.js";
 import { runTraining } from "../src/train/loop.js";
 import { latestCheckpoint } from "../src/core/checkpoint.js";
 import { DYNAMICS_RUN_DEFAULTS, dynamicsPhase } from "../src/train/dynamics-phase.js";
-import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
+import { disposeTokenizer, loadTokenizer, saveWorldTokenizer } from "../src/world/tokenizer-io.js";
+import { tokenCache } from "../src/train/token-cache.js";
 import { disposeWorld, loadWorld, saveWorldDynamics } from "../src/world/dynamics-io.js";
 import { namedLeaves } from "../src/core/tree-names.js";
 import { WorldSession } from "../src/world/session.js";
@@ -245,6 +247,27 @@ describe("dynamics", () => {
     expect(losses("split")).toEqual(whole);
     const cacheIndex = JSON.parse(readFileSync(join(dir, "whole", "token-cache.json"), "utf8"));
     expect(cacheIndex.episodes.length).toBe(3);
+    // The cache holds for a tokenizer whose decoder alone changed (same encoder and codebook), not for a changed encoder.
+    const variant = async (name: string, change: (p: TokenizerParams) => void) => {
+      const t0 = await loadTokenizer(join(dir, "tok"));
+      change(t0.params); // in place: the tree owns the new array
+      mkdirSync(join(dir, name));
+      await saveWorldTokenizer(join(dir, name), { ...t0, step: 7 });
+      disposeTokenizer(t0);
+      return loadTokenizer(join(dir, name));
+    };
+    const decOnly = await variant("tok-dec", (p) => void (p.patchOut.w = p.patchOut.w.add(1)));
+    const encToo = await variant("tok-enc", (p) => void (p.patchIn.w = p.patchIn.w.add(1)));
+    mkdirSync(join(dir, "cache-copy"));
+    for (const f of ["token-cache.json", "token-cache.bin"]) copyFileSync(join(dir, "whole", f), join(dir, "cache-copy", f));
+    const ds2 = openDataset(join(dir, "data"));
+    const reused = await tokenCache(join(dir, "cache-copy"), ds2, { tokenizer: decOnly, lam: null, chunk: cfg.data.chunk, threads: 1 });
+    expect(reused.index.tokenizer.source).toBe(cacheIndex.tokenizer.source); // read back, not rebuilt
+    const rebuilt = await tokenCache(join(dir, "cache-copy"), ds2, { tokenizer: encToo, lam: null, chunk: cfg.data.chunk, threads: 1 });
+    expect(rebuilt.index.tokenizer.source).toBe(encToo.source);
+    expect(rebuilt.index.tokenizer.encoder).not.toBe(reused.index.tokenizer.encoder);
+    disposeTokenizer(decOnly);
+    disposeTokenizer(encToo);
     const world = await loadWorld(join(dir, "whole"));
     const s = new WorldSession(world, { seed: 1 });
     await s.start({ frames: new Float32Array(2 * 16 * 16 * 4).fill(0.5), count: 2 });

@@ -17,6 +17,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jit, np, tree } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
+import { namedLeaves } from "../core/tree-names.js";
 import type { ParamTree } from "../core/tree-names.js";
 import { depthScale, UNKNOWN_ACTION } from "../data/format.js";
 import type { Split } from "../data/format.js";
@@ -25,7 +26,7 @@ import type { Dataset } from "../data/loader.js";
 import type { DecodedEpisode } from "../data/shard-reader.js";
 import { compileOrt } from "../onnx/compiled.js";
 import type { CompiledFunction } from "../onnx/compiled.js";
-import { tokenize, tokensPerFrame } from "../models/tokenizer.js";
+import { halves, tokenize, tokensPerFrame } from "../models/tokenizer.js";
 import { inferActions } from "../models/lam.js";
 import type { LoadedTokenizer } from "../world/tokenizer-io.js";
 import type { LoadedLam } from "../world/lam-io.js";
@@ -45,7 +46,12 @@ export interface TokenCacheIndex {
   format: "worldkit-token-cache";
   version: 1;
   dataset: string;
-  tokenizer: { source: string; step: number };
+  /**
+   * The tokenizer it came from; `encoder` (the fingerprint of the encoder's weights and the
+   * codebook) decides whether the cache still holds: a tokenizer whose decoder alone was trained
+   * further (tokenizer.freezeEncoder) makes the same tokens.
+   */
+  tokenizer: { source: string; step: number; encoder: string };
   /** "true" (dataset actions) or the LAM it came from. */
   actions: "true" | { source: string; step: number };
   chunk: number;
@@ -129,15 +135,29 @@ function byLength(parts: [number, number][]): [number, number][][] {
   return [...groups.values()];
 }
 
-/** Load the cache in `dir` if it was made from these sources, else build and write it. */
+/** FNV-1a (32-bit, hex) over the bytes of the tokenizer's encoder half and its codebook: what its tokens depend on. */
+export async function encoderFingerprint(t: LoadedTokenizer): Promise<string> {
+  const { enc } = halves(t.params);
+  const leaves = [...namedLeaves(enc as unknown as ParamTree).map(([, x]) => x), t.codebook_KD];
+  let h = 0x811c9dc5;
+  for (const x of leaves) {
+    const v = (await x.ref.data()) as Float32Array;
+    const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
+/** Load the cache in `dir` if it was made from these sources (the same encoder, LAM, data and chunking), else build and write it. */
 export async function tokenCache(dir: string, ds: Dataset, src: TokenCacheSources): Promise<TokenCache> {
   const t = src.tokenizer;
   const N = tokensPerFrame(t.config);
   const A = src.lam ? src.lam.config.codes : (ds.manifest.actions?.length ?? 0);
   if (!src.lam && A === 0) throw new Error(`token cache: ${ds.dir} has no true actions; pass a LAM (--lam RUN)`);
+  const fingerprint = await encoderFingerprint(t);
   const want = {
     dataset: ds.dir,
-    tokenizer: { source: t.source, step: t.step },
+    tokenizer: { source: t.source, step: t.step, encoder: fingerprint },
     actions: src.lam ? { source: src.lam.source, step: src.lam.step } : ("true" as const),
     chunk: src.chunk,
   };
@@ -145,7 +165,7 @@ export async function tokenCache(dir: string, ds: Dataset, src: TokenCacheSource
   const binPath = join(dir, TOKEN_CACHE_BIN);
   if (existsSync(jsonPath) && existsSync(binPath)) {
     const index = JSON.parse(readFileSync(jsonPath, "utf8")) as TokenCacheIndex;
-    const same = JSON.stringify([index.dataset, index.tokenizer, index.actions, index.chunk]) === JSON.stringify([want.dataset, want.tokenizer, want.actions, want.chunk]);
+    const same = JSON.stringify([index.dataset, index.tokenizer.encoder, index.actions, index.chunk]) === JSON.stringify([want.dataset, fingerprint, want.actions, want.chunk]);
     if (same) {
       const buf = readFileSync(binPath);
       const all = new Int32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
