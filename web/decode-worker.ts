@@ -46,12 +46,10 @@ async function load(req: DecoderLoadRequest): Promise<{ decoder: OrtDecoder; con
 async function decode(m: TokensMessage): Promise<void> {
   if (!ready) throw new Error("the decoder worker got tokens before its load request");
   const { decoder, config } = await ready;
-  const t0 = performance.now();
   if (m.clear) decoder.clear();
   let px: Float32Array | null = null;
   for (const t of m.frames) px = await decoder.decode(t);
-  const decodeMs = performance.now() - t0;
-  decoder.takeSpent();
+  const decodeMs = decoder.takeSpent();
   const r = stepResult(px!, m.frames[m.frames.length - 1], config, m.ms + decodeMs);
   post({ type: "frame", rgb: r.rgb, depth: r.depth, ms: r.ms, code: m.code, parts: m.parts ? { ...m.parts, decode: decodeMs } : null }, [r.rgb.buffer, ...(r.depth ? [r.depth.buffer] : [])]);
 }

@@ -17,6 +17,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jit, np, tree } from "../core/jax.js";
 import type { OwnedFunction } from "../core/jax.js";
+import { fnv1a } from "../core/hash.js";
 import { namedLeaves } from "../core/tree-names.js";
 import type { ParamTree } from "../core/tree-names.js";
 import { depthScale, UNKNOWN_ACTION } from "../data/format.js";
@@ -139,13 +140,7 @@ function byLength(parts: [number, number][]): [number, number][][] {
 export async function encoderFingerprint(t: LoadedTokenizer): Promise<string> {
   const { enc } = halves(t.params);
   const leaves = [...namedLeaves(enc as unknown as ParamTree).map(([, x]) => x), t.codebook_KD];
-  let h = 0x811c9dc5;
-  for (const x of leaves) {
-    const v = (await x.ref.data()) as Float32Array;
-    const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-  }
-  return (h >>> 0).toString(16).padStart(8, "0");
+  return fnv1a(...(await Promise.all(leaves.map(async (x) => (await x.ref.data()) as Float32Array))));
 }
 
 /** Load the cache in `dir` if it was made from these sources (the same encoder, LAM, data and chunking), else build and write it. */

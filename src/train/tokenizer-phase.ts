@@ -83,22 +83,18 @@ export function tokenizerPhase(cfg: TokenizerRunConfig, ds: Dataset): Phase<Toke
     const frozen = tc.freezeEncoder ? keep(halves(params as unknown as TokenizerParams).enc) : null;
     const out = train.stepFn(params, opt as unknown as AdamWState<ArrayTree>, { x_BTHWC: x, codebook_KD: frozen ? state.codebook_KD.ref : state.codebook_KD }, lr);
     const aux = out.aux as Record<string, np.Array>;
-    if (frozen) {
-      const updated = out.params as unknown as TokenizerParams;
-      tree.dispose(halves(updated).enc as unknown as ArrayTree);
-      aux.indices.dispose();
-      const metrics = {
-        loss: out.loss, psnr: np.log(aux.rgbMse.ref).mul(-10 / Math.LN10), rgb_mse: aux.rgbMse, depth_mse: aux.depthMse, commit: aux.commit,
-        usage: aux.usage, perplexity: aux.perplexity, grad_norm: out.gradNorm,
-      };
-      return { params: { ...updated, ...frozen } as unknown as ArrayTree, opt: out.optState, state, metrics, z: aux.z };
-    }
-    const ema = emaUpdate(state.ema, aux.z.ref, aux.indices.ref, vq);
-    const age_K = updateCodeAge(state.age_K, aux.indices, vq);
     const metrics = {
       loss: out.loss, psnr: np.log(aux.rgbMse.ref).mul(-10 / Math.LN10), rgb_mse: aux.rgbMse, depth_mse: aux.depthMse, commit: aux.commit,
       usage: aux.usage, perplexity: aux.perplexity, grad_norm: out.gradNorm,
     };
+    if (frozen) {
+      const updated = out.params as unknown as TokenizerParams;
+      tree.dispose(halves(updated).enc as unknown as ArrayTree);
+      aux.indices.dispose();
+      return { params: { ...updated, ...frozen } as unknown as ArrayTree, opt: out.optState, state, metrics, z: aux.z };
+    }
+    const ema = emaUpdate(state.ema, aux.z.ref, aux.indices.ref, vq);
+    const age_K = updateCodeAge(state.age_K, aux.indices, vq);
     return { params: out.params, opt: out.optState, state: { codebook_KD: ema.codebook_KD, ema: ema.state, age_K }, metrics, z: aux.z };
   };
   type FullOut = ReturnType<typeof fullStep>;

@@ -257,13 +257,13 @@ export class WorldSession {
    */
   async startTokens(input: FramesInput | ImageInput | PromptInput): Promise<Int32Array[]> {
     this.started = await this.startFrames(input);
-    return this.commitStart(false);
+    return (await this.commitStart(false)).tokens;
   }
 
   /** The dynamics half of `reset` (see startTokens). */
   async resetTokens(): Promise<Int32Array[]> {
     if (!this.started) throw new Error("session.resetTokens: call startTokens() first");
-    return this.commitStart(false);
+    return (await this.commitStart(false)).tokens;
   }
 
   /** The dynamics half of `step`: the next frame's tokens (see startTokens). */
@@ -295,25 +295,21 @@ export class WorldSession {
     if (input.tokens && input.tokens.length !== input.count * this.dynamicsConfig.tokensPerFrame) {
       throw new Error(`session.start: ${input.tokens.length} tokens for ${input.count} frames of ${this.dynamicsConfig.tokensPerFrame}`);
     }
-    return input;
+    return { ...input }; // our own: commitStart keeps the tokens it computes in it
   }
 
   private async replay(): Promise<StepResult> {
     const t0 = performance.now();
-    const tokens = await this.commitStart(true);
-    const last = tokens[tokens.length - 1];
-    return this.result(this.lastPixels!, last, t0);
+    const { tokens, pixels } = await this.commitStart(true);
+    return this.result(pixels!, tokens[tokens.length - 1], t0);
   }
 
-  /** The pixels of the last frame decoded by commitStart(true). */
-  private lastPixels: Float32Array | null = null;
-
   /**
-   * Back to the started frames: caches cleared, step counter rewound, the frames tokenized (or
-   * their stored tokens taken) and committed; with `decode`, each also decoded (the last one's
-   * pixels in lastPixels). Returns the frames' tokens.
+   * Back to the started frames: caches cleared, step counter rewound, the frames tokenized once
+   * (or their stored tokens taken; a reset reuses them) and committed; with `decode`, each also
+   * decoded. Returns the frames' tokens and, with `decode`, the last one's pixels.
    */
-  private async commitStart(decode: boolean): Promise<Int32Array[]> {
+  private async commitStart(decode: boolean): Promise<{ tokens: Int32Array[]; pixels: Float32Array | null }> {
     const c = this.tokenizerConfig;
     const input = this.started!;
     const stepper = await this.ensureStepper();
@@ -322,16 +318,17 @@ export class WorldSession {
     this.stepIndex = 0;
     const N = this.dynamicsConfig.tokensPerFrame;
     const T = input.count;
-    const tokens_TN = input.tokens ?? ((await tokenize(keep(this.tok), this.codebook.ref, np.array(input.frames, { shape: [1, T, c.height, c.width, c.channels] }), c).data()) as Int32Array);
-    const out: Int32Array[] = [];
+    input.tokens ??= (await tokenize(keep(this.tok), this.codebook.ref, np.array(input.frames, { shape: [1, T, c.height, c.width, c.channels] }), c).data()) as Int32Array;
+    const tokens: Int32Array[] = [];
+    let pixels: Float32Array | null = null;
     for (let t = 0; t < T; t++) {
-      const tk = tokens_TN.slice(t * N, (t + 1) * N);
+      const tk = input.tokens.slice(t * N, (t + 1) * N);
       await stepper.commit(tk, modelAction(this.dynamicsConfig, this.actionCode(input.actions?.[t])));
-      if (decode) this.lastPixels = await stepper.decode(tk);
-      out.push(tk);
+      if (decode) pixels = await stepper.decode(tk);
+      tokens.push(tk);
     }
     stepper.timings?.(); // the start is not a step
-    return out;
+    return { tokens, pixels };
   }
 
   /** Generate the next frame under `action` (a code 0..A−1 or a key name from actions.json). */

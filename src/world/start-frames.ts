@@ -12,6 +12,7 @@
  * Whoever packs a world folder writes it with `encodeStartFrames` (e.g. the first frames of a
  * validation episode).
  */
+import { fnv1a } from "../core/hash.js";
 import { decodeSafetensors, encodeSafetensors } from "../core/safetensors.js";
 import type { Tensor } from "../core/safetensors.js";
 import type { TokenizerConfig } from "../models/tokenizer.js";
@@ -29,11 +30,9 @@ export interface StartTokens {
   tokenizer: string;
 }
 
-/** FNV-1a (32-bit) of `bytes` as 8 hex digits: which tokenizer.safetensors start tokens belong to. */
+/** The fingerprint (FNV-1a) of a tokenizer.safetensors' bytes: which tokenizer start tokens belong to. */
 export function fingerprint(bytes: Uint8Array): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, "0");
+  return fnv1a(bytes);
 }
 
 /** Bytes of a start.safetensors holding `count` frames of H×W×C (and optional action codes and tokens). */
