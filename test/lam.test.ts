@@ -8,7 +8,8 @@ import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
 import { getWorld } from "../src/worlds/index.js";
-import { LAM_DEFAULTS, encodeActions, initLam, lamLoss, poolTokens, predictEveryAction } from "../src/models/lam.js";
+import { LAM_DEFAULTS, decodeNext, decoderKeepMask, encodeActions, initLam, lamLoss, poolTokens, predictEveryAction } from "../src/models/lam.js";
+import { hostRng } from "../src/core/keys.js";
 import { changeSigns, globalWarp, offsetDistribution, poolFrames } from "../src/models/motion.js";
 import { runTraining } from "../src/train/loop.js";
 import { LAM_RUN_DEFAULTS, lamPhase } from "../src/train/lam-phase.js";
@@ -222,6 +223,88 @@ describe("lam pooling", () => {
       expect(px(r, c + 1)).toBe(px(r, c));
       expect(px(r + 1, c)).toBe(px(r, c));
     }
+  });
+
+  it("decoderDrop: zeroed input tokens hide x_t from the decoder there; all kept is the plain decoder; the mask drops about that fraction", async () => {
+    const drop = { ...cfg, decoderDrop: 0.5, decoderMotion: false };
+    const m = decoderKeepMask(drop, 4, 2, hostRng(3));
+    expect(m.shape).toEqual([4, 2, 16]); // 16×16 frames, patch 4: 16 tokens
+    const zeros = m.data.filter((v) => v === 0).length;
+    expect(zeros).toBeGreaterThan(0.3 * 128);
+    expect(zeros).toBeLessThan(0.7 * 128);
+    expect(Array.from(decoderKeepMask(drop, 4, 2, hostRng(3)).data)).toEqual(Array.from(m.data));
+    expect(() => decoderKeepMask({ ...drop, decoderDrop: 1 }, 1, 1, hostRng(1))).toThrow(/"decoderDrop" must be in \[0, 1\), got 1/);
+    const { params, state } = initLam(makeKey(7), drop);
+    const zq = () => np.array(Float32Array.from({ length: 2 * 8 }, (_, i) => Math.sin(i)), { shape: [1, 2, 8] });
+    const framesA = frames(2, 1), framesB = frames(2, 2);
+    // Δ = x̂ − x_t for two different x_t under one keep mask.
+    const delta = async (f: Float32Array, keep: Float32Array | null) => {
+      const x = () => np.array(f, { shape: [1, 2, 16, 16, 3] });
+      const k = keep ? np.array(keep, { shape: [1, 2, 16] }) : undefined;
+      const out = decodeNext(tree.ref(params as unknown as ParamTree) as never, x(), np.zeros([1, 2, 16, 16, 3]), zq(), drop, k);
+      const v = (await out.sub(x()).data()) as Float32Array;
+      return Array.from(v);
+    };
+    const none = new Float32Array(32);
+    const all = new Float32Array(32).fill(1);
+    // Every token hidden: the prediction's change does not depend on x_t at all.
+    const [a0, b0] = [await delta(framesA, none), await delta(framesB, none)];
+    for (let i = 0; i < a0.length; i++) expect(a0[i]).toBeCloseTo(b0[i], 5);
+    // Every token kept: exactly the decoder without a mask, which does see x_t.
+    const [a1, plain] = [await delta(framesA, all), await delta(framesA, null)];
+    expect(a1).toEqual(plain);
+    expect(a1).not.toEqual(await delta(framesB, all));
+    tree.dispose(params as unknown as ParamTree);
+    tree.dispose(state as unknown as ParamTree);
+  });
+
+  it("warpFrom decoder: the decoder's region tokens correct the code's warp kernels; with that correction zero it is the code's warp exactly", async () => {
+    const base = { ...cfg, patch: 2, decoderWarp: 1, warpRegions: 2, decoderMotion: false };
+    expect(() => initLam(makeKey(8), { ...base, warpFrom: "frame" as never })).toThrow(/"warpFrom" must be "code" or "decoder", got "frame"/);
+    const { params, state } = initLam(makeKey(8), { ...base, warpFrom: "decoder" as const });
+    expect(params.warpOut!.w.shape).toEqual([cfg.dim, 9]);
+    const zq = () => np.array(Float32Array.from({ length: 2 * 8 }, (_, i) => Math.cos(i)), { shape: [1, 2, 8] });
+    const predict = async (p: unknown, c: typeof base & { warpFrom: "code" | "decoder" }, f: Float32Array) => {
+      const out = decodeNext(tree.ref(p as ParamTree) as never, np.array(f, { shape: [1, 2, 16, 16, 3] }), np.zeros([1, 2, 16, 16, 3]), zq(), c);
+      return Array.from((await out.data()) as Float32Array);
+    };
+    const fromDecoder = await predict(params, { ...base, warpFrom: "decoder" }, frames(2, 1));
+    const { warpOut, ...codeOnly } = params;
+    expect(fromDecoder).not.toEqual(await predict(codeOnly, { ...base, warpFrom: "code" }, frames(2, 1)));
+    const zeroed = { ...codeOnly, warpOut: { w: np.zeros(warpOut!.w.shape), b: np.zeros(warpOut!.b!.shape) } };
+    const a = await predict(zeroed, { ...base, warpFrom: "decoder" }, frames(2, 1));
+    const b = await predict(codeOnly, { ...base, warpFrom: "code" }, frames(2, 1));
+    for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i], 6);
+    tree.dispose(warpOut as never);
+    tree.dispose(zeroed as unknown as ParamTree);
+    tree.dispose(state as unknown as ParamTree);
+  });
+
+  it("fineFlow: a full-size cost volume per pooled token feeds the encoder and adds a second flow term the code must explain", async () => {
+    const pooled = { ...cfg, pool: 2, patch: 2, decoderWarp: 1, costVolume: 1, flowWeight: 0.01 };
+    const fine = { ...pooled, fineFlow: 2 };
+    expect(() => initLam(makeKey(6), { ...pooled, fineFlow: -1 })).toThrow(/"fineFlow" must be a non-negative integer, got -1/);
+    const { params, state } = initLam(makeKey(6), fine);
+    // (2·2+1)² = 25 offsets in, and the code's prediction of them for each of the 4×4 tokens.
+    expect(params.fineFlowIn!.w.shape).toEqual([25, cfg.dim]);
+    expect(params.fineFlowOut!.w.shape).toEqual([cfg.codeDim, 16 * 25]);
+    const x = () => np.array(frames(3, 1), { shape: [1, 3, 16, 16, 3] });
+    const z = encodeActions(tree.ref(params as unknown as ParamTree) as never, x(), fine);
+    expect(z.shape).toEqual([1, 2, 8]);
+    z.dispose();
+    const lossOf = async (c: typeof fine) => {
+      const { loss, aux } = lamLoss(tree.ref(params as unknown as ParamTree) as never, state.codebook_KD.ref, x(), c);
+      tree.dispose(aux as never);
+      return ((await loss.data()) as Float32Array)[0];
+    };
+    const both = await lossOf(fine);
+    // Without the pooled flow head's weight, the fine term goes too: what is left is the reconstruction.
+    const none = await lossOf({ ...fine, flowWeight: 0 });
+    tree.dispose(params as unknown as ParamTree);
+    tree.dispose(state as unknown as ParamTree);
+    // Two cross-entropies at init: about 0.01·(ln 9 + ln 25).
+    expect(both - none).toBeGreaterThan(0.01 * 0.5 * (Math.log(9) + Math.log(25)));
+    expect(both - none).toBeLessThan(0.01 * 3 * (Math.log(9) + Math.log(25)));
   });
 });
 

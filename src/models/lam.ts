@@ -138,6 +138,34 @@ export interface LamConfig {
    * (every wall nearer, farther, the same), which this term makes the code carry.
    */
   signWeight: number;
+  /**
+   * Radius r of a second cost volume taken on the full-size frames (0: none), per token of the
+   * pooled grid (each token covers pool·patch pixels): an encoder input and, with flowWeight, a
+   * second flow target the code must explain. The pooled cost volume sees turns (about a token)
+   * but not a step forward or back far from a wall, whose floor and side walls move 1–4 full-size
+   * pixels outward or inward: under a pooled pixel. On maze3d the codes split each move by the
+   * distance to the wall ahead, and a step back shared the forward code at the same distance.
+   */
+  fineFlow: number;
+  /**
+   * Fraction of the decoder's input tokens (patches of x_t and of the last motion) zeroed in
+   * training, each transition its own random set (0: none; inference always sees all). What the
+   * decoder cannot see in x_t, the code must tell it: a key whose effect persists (the
+   * platformer's jump pose while the key is held) otherwise shows in x_t on every step but the one
+   * it was pressed on, so a LAM that codes what changed does not code the key — the decoder that
+   * ignores the action because the past frames tell it enough (measured: purity against the keys
+   * 0.66, against the keys' effects 0.97).
+   */
+  decoderDrop: number;
+  /**
+   * What sets the warp's kernels (with decoderWarp): "code" (the code alone), or "decoder" (the
+   * code's kernels plus a correction read from the decoder's output tokens of each region, which
+   * see x_t, its depth included, and the code). A step's effect on the view depends on where the
+   * walker stands (a step towards a near wall expands the view far more than one down a long
+   * corridor); with kernels from the code alone the codes had to say how far (maze3d: forward got
+   * three codes by the distance ahead, turns two) and a step back found none of its own.
+   */
+  warpFrom: "code" | "decoder";
   /** |mean change| of a token's channel below which it counts as "same" (values in [0, 1]). */
   signThreshold: number;
   /**
@@ -183,6 +211,9 @@ export const LAM_DEFAULTS: Readonly<LamConfig> = freezeDeep({
   warpRegions: 1,
   costVolume: 0,
   flowWeight: 0,
+  fineFlow: 0,
+  decoderDrop: 0,
+  warpFrom: "code",
   signWeight: 0,
   signThreshold: 0.002,
   changeNorm: 0,
@@ -198,6 +229,9 @@ export interface LamParams {
   flowIn?: LinearParams;
   /** Quantized action → logits of every token's offset distribution (N·J); only with flowWeight > 0. */
   flowOut?: LinearParams;
+  /** The full-size cost volume's distribution → D, and the code's prediction of it; only with fineFlow r > 0. */
+  fineFlowIn?: LinearParams;
+  fineFlowOut?: LinearParams;
   /** Quantized action → logits of every token's per-channel change sign (N·C·3); only with signWeight > 0. */
   signOut?: LinearParams;
   pairIn: LinearParams;
@@ -210,6 +244,8 @@ export interface LamParams {
   filmScale?: LinearParams;
   /** Code → logits of the (2r+1)² global warp kernel; only with decoderWarp r > 0. */
   warpIn?: LinearParams;
+  /** Decoder output (per warp region) → a correction of that region's kernel; only with warpFrom "decoder". */
+  warpOut?: LinearParams;
   decPos: LearnedPositionParams;
   decoder: STStackParams;
   patchOut: LinearParams;
@@ -255,10 +291,15 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
   }
   const { N, Q } = gridOf(grid(cfg));
   const [k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13all] = splitKey(key, 13);
-  const [k13, k14, k15, k16, k17, k18] = splitKey(k13all, 6);
+  const [k13, k14, k15, k16, k17, k18, k19, k20, k21] = splitKey(k13all, 9);
+  if (cfg.warpFrom !== undefined && cfg.warpFrom !== "code" && cfg.warpFrom !== "decoder") {
+    throw new Error(`lam.ts: config "warpFrom" must be "code" or "decoder", got ${JSON.stringify(cfg.warpFrom)}`);
+  }
   const cv = cfg.costVolume ?? 0;
   if (!Number.isInteger(cv) || cv < 0) throw new Error(`lam.ts: config "costVolume" must be a non-negative integer, got ${cfg.costVolume}`);
-  const pairParts = (cfg.codeFrom === "change" ? 2 : 3) + (cv > 0 ? 1 : 0);
+  const ff = cfg.fineFlow ?? 0;
+  if (!Number.isInteger(ff) || ff < 0) throw new Error(`lam.ts: config "fineFlow" must be a non-negative integer, got ${cfg.fineFlow}`);
+  const pairParts = (cfg.codeFrom === "change" ? 2 : 3) + (cv > 0 ? 1 : 0) + (ff > 0 ? 1 : 0);
   if ((cfg.flowWeight ?? 0) > 0 && cv === 0) throw new Error(`lam.ts: config "flowWeight" ${cfg.flowWeight} needs "costVolume" > 0`);
   const r = cfg.decoderWarp ?? 0;
   if (!Number.isInteger(r) || r < 0) throw new Error(`lam.ts: config "decoderWarp" must be a non-negative integer, got ${cfg.decoderWarp}`);
@@ -271,6 +312,8 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
     changeIn: initLinear(k12, { inDim: Q, outDim: cfg.dim }),
     ...(cv > 0 ? { flowIn: initLinear(k16, { inDim: (2 * cv + 1) ** 2, outDim: cfg.dim }) } : (k16.dispose(), {})),
     ...((cfg.flowWeight ?? 0) > 0 ? { flowOut: initLinear(k17, { inDim: cfg.codeDim, outDim: N * (2 * cv + 1) ** 2 }) } : (k17.dispose(), {})),
+    ...(ff > 0 ? { fineFlowIn: initLinear(k19, { inDim: (2 * ff + 1) ** 2, outDim: cfg.dim }) } : (k19.dispose(), {})),
+    ...(ff > 0 && (cfg.flowWeight ?? 0) > 0 ? { fineFlowOut: initLinear(k20, { inDim: cfg.codeDim, outDim: N * (2 * ff + 1) ** 2 }) } : (k20.dispose(), {})),
     ...((cfg.signWeight ?? 0) > 0 ? { signOut: initLinear(k18, { inDim: cfg.codeDim, outDim: N * cfg.channels * 3 }) } : (k18.dispose(), {})),
     pairIn: initLinear(k4, { inDim: pairParts * cfg.dim, outDim: cfg.dim }),
     toCode: initLinear(k5, { inDim: (codeRegionsOf(cfg) ** 2 + 1) * cfg.dim, outDim: cfg.codeDim }),
@@ -280,6 +323,7 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
     // γ starts small: the untrained FiLM is close to the additive form.
     ...(cfg.decoderAction === "film" ? { filmScale: initLinear(k14, { inDim: cfg.codeDim, outDim: cfg.dim, initScale: 0.1 }) } : (k14.dispose(), {})),
     ...(r > 0 ? { warpIn: initLinear(k15, { inDim: cfg.codeDim, outDim: regions * regions * (2 * r + 1) ** 2, initScale: 0.1 }) } : (k15.dispose(), {})),
+    ...(r > 0 && cfg.warpFrom === "decoder" ? { warpOut: initLinear(k21, { inDim: cfg.dim, outDim: (2 * r + 1) ** 2, initScale: 0.1 }) } : (k21.dispose(), {})),
     decPos: initLearnedPositions(k8, { count: N, dim: cfg.dim }),
     decoder: initSTStack(k9, { ...stack, layers: cfg.decoderLayers }),
     // Δ starts near 0: the untrained decoder copies x_t, the cheapest wrong answer.
@@ -290,17 +334,17 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
   return { params, state: { codebook_KD: codebook_KD.ref, ema: initVQEma(codebook_KD, vq), age_K: initCodeAge(vq) } };
 }
 
-type EncoderParams = Pick<LamParams, "patchIn" | "encPos" | "encoder" | "changeIn" | "flowIn" | "pairIn" | "toCode">;
-type DecoderParams = Pick<LamParams, "fromCode" | "decPatchIn" | "decMotionIn" | "filmScale" | "warpIn" | "decPos" | "decoder" | "patchOut">;
+type EncoderParams = Pick<LamParams, "patchIn" | "encPos" | "encoder" | "changeIn" | "flowIn" | "fineFlowIn" | "pairIn" | "toCode">;
+type DecoderParams = Pick<LamParams, "fromCode" | "decPatchIn" | "decMotionIn" | "filmScale" | "warpIn" | "warpOut" | "decPos" | "decoder" | "patchOut">;
 
 /** Heads that only the training loss reads (the code's auxiliary predictions). */
-type LossHeads = Pick<LamParams, "flowOut" | "signOut">;
+type LossHeads = Pick<LamParams, "flowOut" | "fineFlowOut" | "signOut">;
 
 function halves(p: LamParams): { enc: EncoderParams; dec: DecoderParams; heads: LossHeads } {
-  const { flowOut, signOut, patchIn, encPos, encoder, changeIn, flowIn, pairIn, toCode, fromCode, decPatchIn, decMotionIn, filmScale, warpIn, decPos, decoder, patchOut } = p;
-  const dec: DecoderParams = { fromCode, decPatchIn, decPos, decoder, patchOut, ...(decMotionIn ? { decMotionIn } : {}), ...(filmScale ? { filmScale } : {}), ...(warpIn ? { warpIn } : {}) };
-  const heads: LossHeads = { ...(flowOut ? { flowOut } : {}), ...(signOut ? { signOut } : {}) };
-  return { enc: { patchIn, encPos, encoder, changeIn, pairIn, toCode, ...(flowIn ? { flowIn } : {}) }, dec, heads };
+  const { flowOut, fineFlowOut, signOut, patchIn, encPos, encoder, changeIn, flowIn, fineFlowIn, pairIn, toCode, fromCode, decPatchIn, decMotionIn, filmScale, warpIn, warpOut, decPos, decoder, patchOut } = p;
+  const dec: DecoderParams = { fromCode, decPatchIn, decPos, decoder, patchOut, ...(decMotionIn ? { decMotionIn } : {}), ...(filmScale ? { filmScale } : {}), ...(warpIn ? { warpIn } : {}), ...(warpOut ? { warpOut } : {}) };
+  const heads: LossHeads = { ...(flowOut ? { flowOut } : {}), ...(fineFlowOut ? { fineFlowOut } : {}), ...(signOut ? { signOut } : {}) };
+  return { enc: { patchIn, encPos, encoder, changeIn, pairIn, toCode, ...(flowIn ? { flowIn } : {}), ...(fineFlowIn ? { fineFlowIn } : {}) }, dec, heads };
 }
 
 function checkFrames(x_BTHWC: np.Array, cfg: LamConfig, minT: number, where: string): void {
@@ -320,13 +364,24 @@ function checkFrames(x_BTHWC: np.Array, cfg: LamConfig, minT: number, where: str
  */
 export function encodeActions(p: EncoderParams, x_BTHWC: np.Array, cfg: LamConfig): np.Array {
   checkFrames(x_BTHWC, cfg, 2, "encodeActions");
+  const fine = fineFlowOf(x_BTHWC.ref, cfg);
   const pooled = poolFrames(x_BTHWC, cfg.pool ?? 1);
   const cv = cfg.costVolume ?? 0;
-  return encodePooled(p, pooled.ref, cv > 0 ? offsetDistribution(pooled, cv, cfg.patch) : (pooled.dispose(), null), cfg);
+  return encodePooled(p, pooled.ref, cv > 0 ? offsetDistribution(pooled, cv, cfg.patch) : (pooled.dispose(), null), fine, cfg);
 }
 
-/** encodeActions on frames already pooled, with their cost-volume distribution (or null without one). Consumes p, pooled and flow. */
-function encodePooled(p: EncoderParams, pooled_BTHWC: np.Array, flow_BUNJ: np.Array | null, cfg: LamConfig): np.Array {
+/** The full-size cost volume's distribution per token of the pooled grid (LamConfig.fineFlow), or null without one. Consumes x. */
+function fineFlowOf(x_BTHWC: np.Array, cfg: LamConfig): np.Array | null {
+  const ff = cfg.fineFlow ?? 0;
+  if (ff === 0) {
+    x_BTHWC.dispose();
+    return null;
+  }
+  return offsetDistribution(x_BTHWC, ff, (cfg.pool ?? 1) * cfg.patch);
+}
+
+/** encodeActions on frames already pooled, with their cost-volume distributions (or null without them). Consumes p, pooled, flow and fine. */
+function encodePooled(p: EncoderParams, pooled_BTHWC: np.Array, flow_BUNJ: np.Array | null, fine_BUNJ: np.Array | null, cfg: LamConfig): np.Array {
   const T = pooled_BTHWC.shape[1];
   const patches_BTNQ = patchify(pooled_BTHWC.mul(2).sub(1), grid(cfg)); // [0,1] -> [-1,1]
   const change_BUNQ = patches_BTNQ.ref.slice([], [1, T]).sub(patches_BTNQ.ref.slice([], [0, T - 1]));
@@ -339,6 +394,10 @@ function encodePooled(p: EncoderParams, pooled_BTHWC: np.Array, flow_BUNJ: np.Ar
     if (!p.flowIn) throw new Error("lam.ts encodeActions: config costVolume is set but params have no flowIn");
     parts.push(linear(p.flowIn, flow_BUNJ));
   }
+  if (fine_BUNJ) {
+    if (!p.fineFlowIn) throw new Error("lam.ts encodeActions: config fineFlow is set but params have no fineFlowIn");
+    parts.push(linear(p.fineFlowIn, fine_BUNJ));
+  }
   const pair = np.concatenate(parts, -1);
   const pair_BUND = jnn.gelu(linear(p.pairIn, pair));
   const { height: rows, width: cols } = tokenGrid(cfg);
@@ -350,25 +409,33 @@ function encodePooled(p: EncoderParams, pooled_BTHWC: np.Array, flow_BUNJ: np.Ar
 /**
  * x̂_t+1 from x_t (frames_BUHWC at the pooled size `pool`, each on its own: the decoder sees no earlier frame), the last
  * motion x_t − x_t−1 (motion_BUHWC; zeros where unknown; used only with `decoderMotion`) and the
- * quantized action zq_BUd. Unclipped. Consumes p, frames, motion and zq.
+ * quantized action zq_BUd. With keep_BUN (training, decoderDrop) the input tokens where it is 0
+ * are zeroed before their positions are added. Unclipped. Consumes p, frames, motion, zq and keep.
  */
-export function decodeNext(p: DecoderParams, frames_BUHWC: np.Array, motion_BUHWC: np.Array, zq_BUd: np.Array, cfg: LamConfig): np.Array {
+export function decodeNext(p: DecoderParams, frames_BUHWC: np.Array, motion_BUHWC: np.Array, zq_BUd: np.Array, cfg: LamConfig, keep_BUN?: np.Array): np.Array {
   const [B, U, H, W, C] = frames_BUHWC.shape;
   const g = grid(cfg);
   const single = frames_BUHWC.ref.reshape([B * U, 1, H, W, C]); // (B,U,H,W,C) -> (B·U,1,H,W,C)
-  let h = addPositions(linear(p.decPatchIn, patchify(single.mul(2).sub(1), g)), p.decPos.table, 2);
+  let tokens = linear(p.decPatchIn, patchify(single.mul(2).sub(1), g));
   if (cfg.decoderMotion) {
     if (!p.decMotionIn) throw new Error("lam.ts decodeNext: config decoderMotion is set but params have no decMotionIn");
     const motion = motion_BUHWC.reshape([B * U, 1, H, W, C]); // (B,U,H,W,C) -> (B·U,1,H,W,C)
-    h = h.add(linear(p.decMotionIn, patchify(motion.mul(2), g)));
+    tokens = tokens.add(linear(p.decMotionIn, patchify(motion.mul(2), g)));
   } else {
     motion_BUHWC.dispose();
   }
+  if (keep_BUN) {
+    const N = tokens.shape[2];
+    if (keep_BUN.shape.join() !== [B, U, N].join()) throw new Error(`lam.ts decodeNext: keep mask [${keep_BUN.shape}] must be (${B}, ${U}, ${N})`);
+    tokens = tokens.mul(keep_BUN.reshape([B * U, 1, N, 1])); // (B,U,N) -> (B·U,1,N,1)
+  }
+  let h = addPositions(tokens, p.decPos.table, 2);
   const r = cfg.decoderWarp ?? 0;
   if (r > 0 && !p.warpIn) throw new Error("lam.ts decodeNext: config decoderWarp is set but params have no warpIn");
   const gr = warpRegionsOf(cfg);
-  const warpLogits = r > 0 ? linear(p.warpIn!, zq_BUd.ref).reshape([B * U, gr * gr * (2 * r + 1) ** 2]) : null; // (B,U,·) -> (B·U,·)
-  const base = warpLogits ? globalWarp(frames_BUHWC.ref.reshape([B * U, H, W, C]), warpLogits, r, gr).reshape([B, U, H, W, C]) : null;
+  const fromDecoder = r > 0 && cfg.warpFrom === "decoder";
+  if (fromDecoder && !p.warpOut) throw new Error('lam.ts decodeNext: config warpFrom is "decoder" but params have no warpOut');
+  const codeLogits = r > 0 ? linear(p.warpIn!, zq_BUd.ref).reshape([B * U, gr * gr * (2 * r + 1) ** 2]) : null; // (B,U,·) -> (B·U,·)
   const film = (cfg.decoderAction ?? "add") === "film";
   if (film && !p.filmScale) throw new Error('lam.ts decodeNext: config decoderAction is "film" but params have no filmScale');
   const scale_BU11D = film ? linear(p.filmScale!, zq_BUd.ref).reshape([B * U, 1, 1, cfg.dim]).add(1) : null; // (B,U,D) -> (B·U,1,1,D)
@@ -382,10 +449,31 @@ export function decodeNext(p: DecoderParams, frames_BUHWC: np.Array, motion_BUHW
     if (scale_BU11D) x = x.mul(last ? scale_BU11D : scale_BU11D.ref);
     x = stBlock(b, x.add(last ? action_BU11D : action_BU11D.ref), { causalTime: true });
   });
-  const out = linear(p.patchOut, p.decoder.final ? norm(p.decoder.final, x) : x);
+  const y = p.decoder.final ? norm(p.decoder.final, x) : x;
+  let warpLogits = codeLogits;
+  if (fromDecoder) {
+    // Each warp region's mean output token corrects that region's kernel.
+    const { height: rows, width: cols } = tokenGrid(cfg);
+    if (rows % gr !== 0 || cols % gr !== 0) throw new Error(`lam.ts decodeNext: ${gr}×${gr} warp regions do not split the ${rows}×${cols} token grid`);
+    const region = y.ref.reshape([B * U, gr, rows / gr, gr, cols / gr, cfg.dim]).mean([2, 4]).reshape([B * U, gr * gr, cfg.dim]); // (B·U,1,N,D) -> (B·U,g²,D)
+    warpLogits = codeLogits!.add(linear(p.warpOut!, region).reshape([B * U, gr * gr * (2 * r + 1) ** 2])); // (B·U,g²,K) -> (B·U,g²·K)
+  }
+  const base = warpLogits ? globalWarp(frames_BUHWC.ref.reshape([B * U, H, W, C]), warpLogits, r, gr).reshape([B, U, H, W, C]) : null;
+  const out = linear(p.patchOut, y);
   const delta = unpatchify(out, g).reshape([B, U, H, W, C]); // (B·U,1,H,W,C) -> (B,U,H,W,C)
   if (base) frames_BUHWC.dispose();
   return (base ?? frames_BUHWC).add(delta);
+}
+
+/**
+ * A decoder keep mask for decoderDrop: (B·U·N) values, each 0 with probability cfg.decoderDrop,
+ * else 1, drawn from `rng` (N = the decoder's tokens per frame).
+ */
+export function decoderKeepMask(cfg: LamConfig, B: number, U: number, rng: () => number): { data: Float32Array; shape: [number, number, number] } {
+  const { N } = gridOf(grid(cfg));
+  const drop = cfg.decoderDrop ?? 0;
+  if (!(drop >= 0 && drop < 1)) throw new Error(`lam.ts: config "decoderDrop" must be in [0, 1), got ${cfg.decoderDrop}`);
+  return { data: Float32Array.from({ length: B * U * N }, () => (rng() < drop ? 0 : 1)), shape: [B, U, N] };
 }
 
 /**
@@ -432,32 +520,43 @@ export interface LamLossAux {
 }
 
 /**
- * Change-weighted reconstruction of every x_t+1 plus β·commitment. Consumes params, codebook
- * and x. The aux carries z and the indices for the EMA codebook update.
+ * Change-weighted reconstruction of every x_t+1 plus β·commitment. Consumes params, codebook,
+ * x and keep (the decoder's input tokens kept, 1, or zeroed, 0, per transition: decoderDrop).
+ * The aux carries z and the indices for the EMA codebook update.
  */
-export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, cfg: LamConfig): { loss: np.Array; aux: LamLossAux } {
+export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, cfg: LamConfig, keep_BUN?: np.Array): { loss: np.Array; aux: LamLossAux } {
   const { enc, dec, heads } = halves(p);
-  const { flowOut, signOut } = heads;
+  const { flowOut, fineFlowOut, signOut } = heads;
   checkFrames(x_BTHWC, cfg, 2, "lamLoss");
   const T = x_BTHWC.shape[1];
+  const fine_BUNJ = fineFlowOf(x_BTHWC.ref, cfg);
   const pooled = poolFrames(x_BTHWC, cfg.pool ?? 1);
   const cv = cfg.costVolume ?? 0;
   // One cost volume: the encoder's input and, with flowWeight, the flow term's target.
   const flow_BUNJ = cv > 0 ? offsetDistribution(pooled.ref, cv, cfg.patch) : null;
-  const z = encodePooled(enc, pooled.ref, flow_BUNJ?.ref ?? null, cfg);
+  const z = encodePooled(enc, pooled.ref, flow_BUNJ?.ref ?? null, fine_BUNJ?.ref ?? null, cfg);
   const q = quantize({ codebook_KD }, z.ref, lamVqConfig(cfg));
   q.codebookLoss.dispose();
+  // Cross-entropy of each token's offset distribution predicted from the code alone. Consumes head and target.
+  const flowTerm = (head: LinearParams, target_BUNJ: np.Array) => {
+    const [Bt, Ut, Nt, Jt] = target_BUNJ.shape;
+    const logp = jnn.logSoftmax(linear(head, q.zq.ref).reshape([Bt, Ut, Nt, Jt]), -1); // (B,U,N·J) -> (B,U,N,J)
+    return target_BUNJ.mul(logp).sum(-1).mean().mul(-cfg.flowWeight);
+  };
   let flowLoss: np.Array | null = null;
   if ((cfg.flowWeight ?? 0) > 0) {
     if (!flowOut) throw new Error("lam.ts lamLoss: config flowWeight is set but params have no flowOut");
-    const target_BUNJ = flow_BUNJ!;
-    const [Bt, Ut, Nt, Jt] = target_BUNJ.shape;
-    const logp = jnn.logSoftmax(linear(flowOut, q.zq.ref).reshape([Bt, Ut, Nt, Jt]), -1); // (B,U,N·J) -> (B,U,N,J)
-    flowLoss = target_BUNJ.mul(logp).sum(-1).mean().mul(-cfg.flowWeight);
+    flowLoss = flowTerm(flowOut, flow_BUNJ!);
+    if (fine_BUNJ) {
+      if (!fineFlowOut) throw new Error("lam.ts lamLoss: config fineFlow and flowWeight are set but params have no fineFlowOut");
+      flowLoss = flowLoss.add(flowTerm(fineFlowOut, fine_BUNJ));
+    }
   }
   else {
     flow_BUNJ?.dispose();
+    fine_BUNJ?.dispose();
     if (flowOut) tree.dispose(flowOut);
+    if (fineFlowOut) tree.dispose(fineFlowOut);
   }
   let signLoss: np.Array | null = null;
   if ((cfg.signWeight ?? 0) > 0) {
@@ -476,7 +575,7 @@ export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, 
     const inv = divide(np.ones([Bn, Un]), np.square(change).reshape([Bn, Un, -1]).mean(-1).add(cfg.changeNorm)); // (B,U)
     weight = weight.mul(divide(inv.ref, inv.mean()).reshape([Bn, Un, 1, 1, 1]));
   } else change.dispose();
-  const xhat = decodeNext(dec, prev.ref, lastMotion(prev), q.zq, cfg);
+  const xhat = decodeNext(dec, prev.ref, lastMotion(prev), q.zq, cfg, keep_BUN);
   const sq = np.square(xhat.sub(next));
   const mse = sq.ref.mean();
   const weighted = sq.mul(weight).mean();

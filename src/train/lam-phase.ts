@@ -16,7 +16,7 @@ import { makeTrainStep } from "../nn/train-step.js";
 import { stepRunner } from "./step-runner.js";
 import { codebookStats, emaUpdate, updateCodeAge } from "../nn/vq.js";
 import { deadCodeResetter } from "./dead-codes.js";
-import { LAM_DEFAULTS, inferActions, initLam, lamLoss, lamVqConfig, predictEveryAction } from "../models/lam.js";
+import { LAM_DEFAULTS, decoderKeepMask, inferActions, initLam, lamLoss, lamVqConfig, predictEveryAction } from "../models/lam.js";
 import type { LamConfig, LamParams, LamState } from "../models/lam.js";
 import { clipArray, clipLoader } from "../data/loader.js";
 import type { ClipBatch, ClipLoader, Dataset, LoaderState } from "../data/loader.js";
@@ -27,6 +27,7 @@ import { TRAIN_DEFAULTS } from "./loop.js";
 import type { Phase, StepMetrics, TrainConfig } from "./loop.js";
 import type { ParamTree } from "../core/tree-names.js";
 import { keep } from "../core/refs.js";
+import { hostRng } from "../core/keys.js";
 
 export interface LamDataConfig {
   /** The dataset folder (stored so that --resume needs nothing else). */
@@ -49,7 +50,7 @@ export const LAM_RUN_DEFAULTS: Readonly<LamRunConfig> = freezeDeep({
   data: { dir: "", batch: 16, frames: 3 },
 });
 
-type Batch = { x_BTHWC: np.Array; codebook_KD: np.Array };
+type Batch = { x_BTHWC: np.Array; codebook_KD: np.Array; keep_BUN?: np.Array };
 
 /** A jitted "code of every transition" and "next frame under every code", shared by validation, samples and eval. */
 export function lamInference(cfg: LamConfig) {
@@ -123,7 +124,7 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
 
   const train = makeTrainStep<ArrayTree, Batch>(
     (p, batch) => {
-      const out = lamLoss(p as unknown as LamParams, batch.codebook_KD, batch.x_BTHWC, lc);
+      const out = lamLoss(p as unknown as LamParams, batch.codebook_KD, batch.x_BTHWC, lc, batch.keep_BUN);
       const a = out.aux;
       const stats = codebookStats(a.indices_BU.ref, lc.codes);
       return { loss: out.loss, aux: { mse: a.mse, commit: a.commit, z: a.z_BUd, indices: a.indices_BU, usage: stats.usage, perplexity: stats.perplexity } };
@@ -132,8 +133,8 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
   );
 
   /** One whole step as a pure function (either backend); z comes back for the dead-code reset. */
-  const fullStep = (params: ArrayTree, opt: ArrayTree, state: LamState, x: np.Array, lr: np.Array) => {
-    const out = train.stepFn(params, opt as unknown as AdamWState<ArrayTree>, { x_BTHWC: x, codebook_KD: state.codebook_KD }, lr);
+  const fullStep = (params: ArrayTree, opt: ArrayTree, state: LamState, x: np.Array, lr: np.Array, keep?: np.Array) => {
+    const out = train.stepFn(params, opt as unknown as AdamWState<ArrayTree>, { x_BTHWC: x, codebook_KD: state.codebook_KD, ...(keep ? { keep_BUN: keep } : {}) }, lr);
     const aux = out.aux as Record<string, np.Array>;
     const ema = emaUpdate(state.ema, aux.z.ref, aux.indices.ref, vq);
     const age_K = updateCodeAge(state.age_K, aux.indices, vq);
@@ -156,6 +157,11 @@ export function lamPhase(cfg: LamRunConfig, ds: Dataset): Phase<LamParams, LamSt
     },
     async step(params, opt, state, batch, lr, key, step) {
       const args = [params, opt, state, clipArray(batch), lr] as unknown as ArrayTree[];
+      if ((lc.decoderDrop ?? 0) > 0) {
+        // The dropped tokens differ every step, and the same again on a resume (seeded by the step).
+        const m = decoderKeepMask(lc, batch.B, batch.T - 1, hostRng(cfg.train.seed * 1_000_003 + step));
+        args.push(np.array(m.data, { shape: m.shape }) as unknown as ArrayTree);
+      }
       const out = (await runner.run(...args)) as FullOut;
       const newState = deadCodes.apply(out.state, out.z, key, step);
       return { params: out.params as unknown as LamParams, opt: out.opt as unknown as ParamTree, state: newState, metrics: out.metrics as StepMetrics };
