@@ -1,13 +1,16 @@
 /**
  * `npm run bench`: runs every benchmark in a fresh child process (per thread count where that
  * matters, since jax-js fixes its thread pool when it loads), prints a table, and writes
- * bench/RESULTS.md with the date and machine. `npm run bench -- --only matmul,stblock`.
+ * its blocks of bench/RESULTS.md with the date and machine (bench/report.ts: the rest of the file
+ * stays). `npm run bench -- --only matmul,stblock`.
  */
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { machineInfo } from "./machine.js";
+import { mergeResults } from "./report.js";
+import type { BenchSection } from "./report.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
@@ -165,7 +168,7 @@ function runChild(script: string, threads: number): Row {
 const onlyArg = process.argv.find((a) => a.startsWith("--only"));
 const only = onlyArg ? (onlyArg.split("=")[1] ?? process.argv[process.argv.indexOf(onlyArg) + 1]).split(",") : null;
 const m = machineInfo();
-const sections: string[] = [];
+const sections: BenchSection[] = [];
 for (const bench of BENCHES) {
   if (only && !only.includes(bench.name)) continue;
   const results = bench.threads.map((t) => {
@@ -174,15 +177,15 @@ for (const bench of BENCHES) {
   });
   const md = bench.render(results);
   console.log(md + "\n");
-  sections.push(md);
+  sections.push({ name: bench.name, md });
 }
-const report = [
+const header = [
   "# worldkit benchmarks",
   "",
-  `Measured ${m.date} on ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}, jax-js ${m.jaxjs}.`,
-  "Regenerate with `npm run bench` (each benchmark runs in its own process per thread count).",
-  "",
-  ...sections.flatMap((s) => [s, ""]),
+  "Regenerate with `npm run bench` (each benchmark runs in its own process per thread count; `-- --only session,datagen` runs some).",
+  "A run replaces only its benchmarks' generated blocks (between `<!-- bench:NAME -->` markers); everything written around them stays.",
 ].join("\n");
-writeFileSync(join(here, only ? "RESULTS.partial.md" : "RESULTS.md"), report);
-console.log(`wrote bench/${only ? "RESULTS.partial.md" : "RESULTS.md"}`);
+const measured = `Measured ${m.date} on ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}, jax-js ${m.jaxjs}.`;
+const file = join(here, "RESULTS.md");
+writeFileSync(file, mergeResults(existsSync(file) ? readFileSync(file, "utf8") : null, header, sections, measured));
+console.log(`wrote bench/RESULTS.md (${sections.map((s) => s.name).join(", ")})`);
