@@ -285,6 +285,9 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
   if (cfg.decoderAction !== undefined && cfg.decoderAction !== "add" && cfg.decoderAction !== "film") {
     throw new Error(`lam.ts: config "decoderAction" must be "add" or "film", got ${JSON.stringify(cfg.decoderAction)}`);
   }
+  if (cfg.warpFrom !== undefined && cfg.warpFrom !== "code" && cfg.warpFrom !== "decoder") {
+    throw new Error(`lam.ts: config "warpFrom" must be "code" or "decoder", got ${JSON.stringify(cfg.warpFrom)}`);
+  }
   const pool = cfg.pool ?? 1;
   if (!Number.isInteger(pool) || pool < 1 || cfg.height % (pool * cfg.patch) !== 0 || cfg.width % (pool * cfg.patch) !== 0) {
     throw new Error(`lam.ts: config "pool" ${cfg.pool} times "patch" ${cfg.patch} must divide the frame size ${cfg.height}×${cfg.width}`);
@@ -292,9 +295,6 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
   const { N, Q } = gridOf(grid(cfg));
   const [k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13all] = splitKey(key, 13);
   const [k13, k14, k15, k16, k17, k18, k19, k20, k21] = splitKey(k13all, 9);
-  if (cfg.warpFrom !== undefined && cfg.warpFrom !== "code" && cfg.warpFrom !== "decoder") {
-    throw new Error(`lam.ts: config "warpFrom" must be "code" or "decoder", got ${JSON.stringify(cfg.warpFrom)}`);
-  }
   const cv = cfg.costVolume ?? 0;
   if (!Number.isInteger(cv) || cv < 0) throw new Error(`lam.ts: config "costVolume" must be a non-negative integer, got ${cfg.costVolume}`);
   const ff = cfg.fineFlow ?? 0;
