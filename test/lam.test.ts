@@ -8,7 +8,7 @@ import type { ParamTree } from "../src/core/tree-names.js";
 import { generateDataset } from "../src/data/generate.js";
 import { openDataset } from "../src/data/loader.js";
 import { getWorld } from "../src/worlds/index.js";
-import { LAM_DEFAULTS, decodeNext, decoderKeepMask, encodeActions, initLam, lamLoss, poolTokens, predictEveryAction } from "../src/models/lam.js";
+import { LAM_DEFAULTS, decodeNext, decoderBestCode, decoderKeepMask, encodeActions, initLam, lamLoss, poolTokens, predictEveryAction } from "../src/models/lam.js";
 import { hostRng } from "../src/core/keys.js";
 import { changeSigns, globalWarp, offsetDistribution, poolFrames } from "../src/models/motion.js";
 import { runTraining } from "../src/train/loop.js";
@@ -392,6 +392,47 @@ describe("lam change signs", () => {
     expect(at(2, 0)).toEqual([0, 1, 0]);
     expect(at(3, 0)).toEqual([1, 0, 0]);
     for (let n = 0; n < 4; n++) expect(at(n, 1)).toEqual([0, 1, 0]);
+  });
+
+  it("assignWeight: the decoder's best code per transition, and a cross-entropy teaching the encoder to pick it", async () => {
+    const c = { ...cfg, decoderMotion: false, assignWeight: 0.5, assignSharpness: 3 };
+    expect(() => initLam(makeKey(9), { ...c, assignWeight: -1 })).toThrow(/"assignWeight" must be ≥ 0, got -1/);
+    const { params, state } = initLam(makeKey(9), c);
+    const B = 3, H = 16, W = 16, C = 3, A = c.codes, d = c.codeDim;
+    const clip = Float32Array.from({ length: B * 2 * H * W * C }, (_, i) => ((i * 7919) % 103) / 103);
+    const x = () => np.array(clip, { shape: [B, 2, H, W, C] });
+    const P = () => tree.ref(params as unknown as ParamTree) as never;
+    const best = Array.from((await decoderBestCode(P(), state.codebook_KD.ref, x(), c).data()) as Int32Array);
+    expect(best.length).toBe(B);
+    // The same search on the host: decode every frame under every code, least squared error.
+    const book = (await state.codebook_KD.ref.data()) as Float32Array;
+    const F = H * W * C;
+    const errs = Array.from({ length: B }, () => new Array<number>(A).fill(0));
+    for (let k = 0; k < A; k++) {
+      const prev = np.array(Float32Array.from({ length: B * F }, (_, i) => clip[Math.floor(i / F) * 2 * F + (i % F)]), { shape: [B, 1, H, W, C] });
+      const zq = np.array(Float32Array.from({ length: B * d }, (_, i) => book[k * d + (i % d)]), { shape: [B, 1, d] });
+      const y = (await decodeNext(P(), prev, np.zeros([B, 1, H, W, C]), zq, c).data()) as Float32Array;
+      for (let b = 0; b < B; b++) for (let i = 0; i < F; i++) errs[b][k] += (y[b * F + i] - clip[(b * 2 + 1) * F + i]) ** 2;
+    }
+    expect(best).toEqual(errs.map((e) => e.indexOf(Math.min(...e))));
+    // The term: −w · mean_b log softmax_k(−s‖z_b − e_k‖²)[best_b].
+    const z = (await encodeActions(P(), x(), c).data()) as Float32Array;
+    let ce = 0;
+    for (let b = 0; b < B; b++) {
+      const logits = Array.from({ length: A }, (_, k) => -c.assignSharpness * Array.from({ length: d }, (_, j) => (z[b * d + j] - book[k * d + j]) ** 2).reduce((s, v) => s + v, 0));
+      const m = Math.max(...logits);
+      const lse = m + Math.log(logits.reduce((s, v) => s + Math.exp(v - m), 0));
+      ce -= logits[best[b]] - lse;
+    }
+    const lossOf = async (w: number) => {
+      const { loss, aux } = lamLoss(P(), state.codebook_KD.ref, x(), { ...c, assignWeight: w });
+      tree.dispose(aux as never);
+      return ((await loss.data()) as Float32Array)[0];
+    };
+    const diff = (await lossOf(0.5)) - (await lossOf(0));
+    tree.dispose(params as unknown as ParamTree);
+    tree.dispose(state as unknown as ParamTree);
+    expect(diff).toBeCloseTo((0.5 * ce) / B, 4);
   });
 
   it("changeNorm: each transition's error is divided by its mean squared change + ε, the weights scaled to mean 1", async () => {
