@@ -28,7 +28,6 @@ import { splitKey } from "../core/keys.js";
 import type { Key } from "../core/keys.js";
 import { initLinear, linear } from "../nn/linear.js";
 import type { LinearParams } from "../nn/linear.js";
-import type { ParamTree } from "../core/tree-names.js";
 import { addPositions, initLearnedPositions } from "../nn/position.js";
 import type { LearnedPositionParams } from "../nn/position.js";
 import { initSTStack, stBlock, stStack } from "../nn/st-block.js";
@@ -624,17 +623,24 @@ export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, 
 export function decoderBestCode(dec: DecoderParams, codebook_KD: np.Array, pooled_BTHWC: np.Array, cfg: LamConfig): np.Array {
   const [B, T, H, W, C] = pooled_BTHWC.shape;
   const U = T - 1;
-  const A = cfg.codes;
-  const d = cfg.codeDim;
-  const x = lax.stopGradient(pooled_BTHWC);
-  const prev = x.ref.slice([], [0, U]);
-  const next = x.slice([], [1, T]);
-  const frames = np.broadcastTo(prev.ref.reshape([1, B, U, H, W, C]), [A, B, U, H, W, C]).reshape([A * B, U, H, W, C]); // (B,U,H,W,C) -> (A·B,U,H,W,C)
-  const motion = np.broadcastTo(lastMotion(prev).reshape([1, B, U, H, W, C]), [A, B, U, H, W, C]).reshape([A * B, U, H, W, C]);
-  const zq = np.broadcastTo(lax.stopGradient(codebook_KD).reshape([A, 1, 1, d]), [A, B, U, d]).reshape([A * B, U, d]); // (A,d) -> (A·B,U,d)
-  const xhat = decodeNext(tree.map((a: np.Array) => lax.stopGradient(a), dec as unknown as ParamTree) as unknown as DecoderParams, frames, motion, zq, cfg).reshape([A, B, U, H * W * C]); // (A·B,U,H,W,C) -> (A,B,U,H·W·C)
+  const prev = pooled_BTHWC.ref.slice([], [0, U]);
+  const next = pooled_BTHWC.slice([], [1, T]);
+  const xhat = decodeUnderEveryCode(dec, prev.ref, lastMotion(prev), codebook_KD, cfg).reshape([cfg.codes, B, U, H * W * C]); // (A,B,U,H,W,C) -> (A,B,U,H·W·C)
   const err_ABU = lax.stopGradient(np.square(xhat.sub(next.reshape([1, B, U, H * W * C]))).mean(-1));
   return np.argmin(err_ABU, 0).astype(np.int32);
+}
+
+/**
+ * x̂_t+1 under every code for frames_BUHWC (pooled) and their last motion: (A, B, U, H, W, C),
+ * unclipped. Consumes dec, frames, motion and codebook.
+ */
+function decodeUnderEveryCode(dec: DecoderParams, frames_BUHWC: np.Array, motion_BUHWC: np.Array, codebook_KD: np.Array, cfg: LamConfig): np.Array {
+  const [B, U, H, W, C] = frames_BUHWC.shape;
+  const A = cfg.codes;
+  const d = cfg.codeDim;
+  const every = (x: np.Array) => np.broadcastTo(x.reshape([1, B, U, H, W, C]), [A, B, U, H, W, C]).reshape([A * B, U, H, W, C]); // (B,U,H,W,C) -> (A·B,U,H,W,C)
+  const zq = np.broadcastTo(codebook_KD.reshape([A, 1, 1, d]), [A, B, U, d]).reshape([A * B, U, d]); // (A,d) -> (A·B,U,d)
+  return decodeNext(dec, every(frames_BUHWC), every(motion_BUHWC), zq, cfg).reshape([A, B, U, H, W, C]);
 }
 
 /** x_t − x_t−1 for each frame of x_BUHWC, zeros for the first (its past is not in the clip). Consumes x. */
@@ -677,8 +683,7 @@ export function predictEveryAction(p: LamParams, codebook_KD: np.Array, x_BHWC: 
   const x = poolFrames(x_BHWC, pool);
   const [B, H, W, C] = x.shape;
   const motion_BHWC = prev_BHWC ? x.ref.sub(poolFrames(prev_BHWC, pool)) : np.zeros([B, H, W, C]);
-  const frames = np.broadcastTo(x.reshape([1, B, H, W, C]), [A, B, H, W, C]); // (B,H,W,C) -> (A,B,H,W,C)
-  const zq = np.broadcastTo(codebook_KD.reshape([A, 1, cfg.codeDim]), [A, B, cfg.codeDim]); // (A,d) -> (A,B,d)
-  const motion = np.broadcastTo(motion_BHWC.reshape([1, B, H, W, C]), [A, B, H, W, C]); // (B,H,W,C) -> (A,B,H,W,C)
-  return unpoolFrames(np.clip(decodeNext(dec, frames, motion, zq, cfg), 0, 1), pool);
+  // The B frames as one clip of B transitions: (1, B, H, W, C).
+  const every = decodeUnderEveryCode(dec, x.reshape([1, B, H, W, C]), motion_BHWC.reshape([1, B, H, W, C]), codebook_KD, cfg).reshape([A, B, H, W, C]);
+  return unpoolFrames(np.clip(every, 0, 1), pool);
 }
