@@ -192,6 +192,42 @@ describe("dynamics", () => {
     expect(last).toBeLessThan(0.5 * first);
   });
 
+  it("changeWeight: tokens whose code moved since the frame before weigh 1 + changeWeight (host-computed loss)", async () => {
+    const cfg = { ...tiny, changeWeight: 3 };
+    const B = 2;
+    const T = 3;
+    const N = cfg.tokensPerFrame;
+    const x = inputs(cfg, B, T, 30);
+    for (let i = 0; i < B * T * N; i += 3) if (i >= N) x.tokens[i] = x.tokens[i - N]; // some codes repeat the frame before
+    const p = initDynamics(makeKey(3), cfg);
+    const lg = await logits(p, x, B, T, cfg);
+    const arr = () => [np.array(x.tokens, { shape: [B, T, N], dtype: np.int32 }), np.array(x.actions, { shape: [B, T], dtype: np.int32 }), boolArray(x.mask, [B, T, N])] as const;
+    const got = dynamicsLoss(tree.ref(p as never) as DynamicsParams, ...arr(), cfg);
+    let [num, den, changed] = [0, 0, 0];
+    for (let b = 0; b < B; b++) {
+      for (let t = 1; t < T; t++) {
+        for (let n = 0; n < N; n++) {
+          const i = (b * T + t) * N + n;
+          if (!x.mask[i]) continue;
+          const row = lg.subarray(i * cfg.codes, (i + 1) * cfg.codes);
+          const max = Math.max(...row);
+          const lse = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+          const moved = x.tokens[i] !== x.tokens[i - N];
+          const w = moved ? 1 + cfg.changeWeight : 1;
+          changed += moved ? 1 : 0;
+          num += w * (lse - row[x.tokens[i]]);
+          den += w;
+        }
+      }
+    }
+    expect(changed).toBeGreaterThan(0);
+    expect(changed).toBeLessThan(den); // both kinds are present
+    expect(Number((await got.loss.data())[0])).toBeCloseTo(num / den, 4);
+    const plain = dynamicsLoss(tree.ref(p as never) as DynamicsParams, ...arr(), { ...cfg, changeWeight: 0 });
+    expect(Number((await plain.loss.data())[0])).not.toBeCloseTo(num / den, 4);
+    tree.dispose([got.aux.accuracy, got.aux.scored, plain.aux.accuracy, plain.aux.scored, p] as never);
+  });
+
   it("MaskGIT: the schedule ends at 0; an iteration keeps visible tokens and hides the least confident", async () => {
     expect(maskgitSchedule(16, 4)).toEqual([14, 11, 6, 0]);
     expect(maskgitSchedule(16, 1)).toEqual([0]);
@@ -316,6 +352,21 @@ describe("dynamics", () => {
     expect(got.length).toBe(want.size);
     for (const [name, x] of got) expect(await x.ref.data(), name).toEqual(await want.get(name)!.ref.data());
     tree.dispose(started.params as unknown as ParamTree);
+    // train.init from a world grouped otherwise (4 groups; here 3): fresh group rows, its "no action" row, all else as is.
+    const file3 = join(dir, "three-actions.json");
+    const labels3 = ["noop", "move", "move", "jump", "move", "move"];
+    writeFileSync(file3, JSON.stringify({ format: "worldkit-actions", version: 1, codes: names.length, method: "true-actions", source: { model: "m", data: "d" }, actions: labels3.map((label, code) => ({ code, label, key: null, share: 0, distinct: true, meanShift: [0, 0] })) }));
+    const phase3 = await dynamicsPhase(resolveConfig(DYNAMICS_RUN_DEFAULTS, { values: gcfg, source: "test" }, { values: { data: { actionGroups: file3 } }, source: "test" }), openDataset(join(dir, "data")), join(dir, "three"));
+    const fresh3 = phase3.init(makeKey(4));
+    const freshRows = (await fresh3.params.actionEmbed.table.ref.data()) as Float32Array;
+    const three = (await phase3.adaptInit!(join(dir, "gworld", "dynamics.safetensors"), fresh3))!;
+    const rows3 = (await three.params.actionEmbed.table.ref.data()) as Float32Array;
+    expect(rows3.length).toBe(4 * D);
+    expect(Array.from(rows3.subarray(0, 3 * D))).toEqual(Array.from(freshRows.subarray(0, 3 * D)));
+    expect(Array.from(rows3.subarray(3 * D))).toEqual(Array.from(((await want.get("actionEmbed.table")!.ref.data()) as Float32Array).subarray(4 * D)));
+    expect(await three.params.tokenEmbed.table.ref.data()).toEqual(await want.get("tokenEmbed.table")!.ref.data());
+    tree.dispose([three.params, three.opt, three.state] as unknown as ParamTree);
+    phase3.dispose?.();
     const g = new WorldSession(gw, { seed: 1, temperature: 0 });
     expect(g.actionCount).toBe(6);
     await g.start({ frames: new Float32Array(2 * 16 * 16 * 4).fill(0.5), count: 2 });

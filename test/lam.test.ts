@@ -527,5 +527,8 @@ describe("lam training and eval", () => {
     expect(e.codes_used).toBeGreaterThanOrEqual(1);
     expect(e.actions.actions.length).toBe(4);
     expect(e.strip.subarray(1, 4)).toEqual(new Uint8Array([80, 78, 71])); // "PNG"
+    // 4 samples (batch 4), each a row of frames and a row of changes; x_t, x_t+1 and 4 codes; 16×16 tiles at 2×, 2 px gaps.
+    const dims = new DataView(e.strip.buffer, e.strip.byteOffset + 16, 8);
+    expect([dims.getUint32(0), dims.getUint32(4)]).toEqual([6 * 32 + 7 * 2, 8 * 32 + 9 * 2]);
   });
 });

@@ -39,7 +39,8 @@ const USAGE = `worldkit eval <what> [options]
       counts), codes_used, code_share, sensitivity (how much the code changes the decoder's
       prediction). Writes the calibration to FILE (default: actions.json beside the model,
       except in a world folder, whose actions.json the player uses: there only with --actions)
-      and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes).
+      and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes;
+      under each row its change from x_t, black where nothing changed).
 
   world --world PATH --data DIR [--lam PATH] [--tokenizer PATH] [--starts 8] [--seed 0]
       [--split val|all|train] [--gravity-samples 4] [--gravity-sheet FILE.png]

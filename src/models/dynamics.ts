@@ -69,6 +69,12 @@ export interface DynamicsConfig {
   maskRateMax: number;
   /** Fraction of training actions replaced by "no action" (A), so context without actions is in-distribution. */
   actionDropout: number;
+  /**
+   * Training only: a hidden token whose code differs from the same position's code in the frame
+   * before weighs 1 + changeWeight in the loss (0: all weigh 1). Most of a frame's tokens repeat
+   * the frame before; what moves (a falling player's few tokens) is otherwise a small share of it.
+   */
+  changeWeight: number;
   /** MaskGIT iterations per generated frame (the session's default). */
   sampleSteps: number;
   /** How the hidden tokens shrink over those iterations (maskgit.ts; the session's default). */
@@ -106,6 +112,7 @@ export const DYNAMICS_DEFAULTS: Readonly<DynamicsConfig> = freezeDeep({
   maskRateMin: 0.5,
   maskRateMax: 1,
   actionDropout: 0.1,
+  changeWeight: 0,
   sampleSteps: 4,
   sampleSchedule: "cosine",
   temperature: 1,
@@ -310,15 +317,29 @@ export function dynamicsLoss(
   const [, T] = tokens_BTN.shape;
   const logits = dynamicsLogits(p, tokens_BTN.ref, actions_BT, mask_BTN.ref, cfg);
   const logp = logSoftmax(logits);
+  // Weights of the change-weighted loss (changeWeight > 0): 1, or 1 + changeWeight where the code moved.
+  const lossW_BTN = cfg.changeWeight > 0 ? changedTokens(tokens_BTN.ref).mul(cfg.changeWeight).add(1) : null;
   const target_BTN = logp.ref.mul(oneHot(tokens_BTN, cfg.codes)).sum(-1);
   const notFirst_T1 = np.array(Float32Array.from({ length: T }, (_, t) => (t === 0 ? 0 : 1)), { shape: [T, 1] });
   const w_BTN = mask_BTN.astype(np.float32).mul(notFirst_T1);
   const scored = w_BTN.ref.sum();
   const den = np.maximum(scored.ref, 1);
   const hit_BTN = target_BTN.ref.greaterEqual(logp.max(-1)).astype(np.float32);
-  const loss = divide(target_BTN.mul(w_BTN.ref).sum().neg(), den.ref);
+  let loss: np.Array;
+  if (lossW_BTN) {
+    const lw_BTN = w_BTN.ref.mul(lossW_BTN);
+    loss = divide(target_BTN.mul(lw_BTN.ref).sum().neg(), np.maximum(lw_BTN.sum(), 1));
+  } else loss = divide(target_BTN.mul(w_BTN.ref).sum().neg(), den.ref);
   const accuracy = divide(hit_BTN.mul(w_BTN).sum(), den);
   return { loss, aux: { accuracy, scored } };
+}
+
+/** 1 where a token's code differs from the same position's in the frame before (frame 0: 0): (B,T,N) int → (B,T,N) float. */
+export function changedTokens(tokens_BTN: np.Array): np.Array {
+  const [, T] = tokens_BTN.shape;
+  if (T < 2) return np.zerosLike(tokens_BTN.astype(np.float32));
+  const prev_BTN = np.concatenate([tokens_BTN.ref.slice([], [0, 1]), tokens_BTN.ref.slice([], [0, T - 1])], 1);
+  return tokens_BTN.notEqual(prev_BTN).astype(np.float32);
 }
 
 /**

@@ -166,20 +166,34 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
     async adaptInit(file, fresh) {
       // From a model conditioned on the LAM's codes to one on their groups: each group's action
       // row starts as the mean of its codes' rows ("no action" keeps its row); all else as is.
+      // From a model whose action rows fit neither (a world trained on another LAM's codes, or
+      // grouped otherwise): the group rows start fresh, "no action" and all else from the file.
       if (!groups.length) return null;
       const ck = await loadCheckpoint<{ dynamics?: Partial<DynamicsConfig> }>(file, { loadOptState: false });
       const old = ck.config?.dynamics;
-      const table = (ck.params as unknown as DynamicsParams).actionEmbed?.table;
-      if (old?.actionGroups?.length || old?.actions !== groups.length || !table || table.shape[0] !== groups.length + 1) {
+      // A world's part file wraps its params ({ params }); a run's checkpoint does not.
+      const raw = ck.params as unknown as { params?: DynamicsParams } & Partial<DynamicsParams>;
+      const loaded = (raw.params && !raw.actionEmbed ? raw.params : raw) as DynamicsParams;
+      const table = loaded.actionEmbed?.table;
+      const fitsNow = table?.shape[0] === dc.actions + 1;
+      const codeRows = !old?.actionGroups?.length && old?.actions === groups.length && table?.shape[0] === groups.length + 1;
+      if (!table || fitsNow) {
         tree.dispose(ck.params as ParamTree);
         return null;
       }
-      const rows = Array.from({ length: dc.actions }, (_, g) => {
-        const members = groups.flatMap((gi, c) => (gi === g ? [c] : []));
-        return np.concatenate(members.map((c) => table.ref.slice([c, c + 1])), 0).mean(0, { keepdims: true }); // (members,D) -> (1,D)
-      });
-      const grouped = np.concatenate([...rows, table.slice([groups.length, groups.length + 1])], 0); // (G+1, D)
-      const params = { ...(ck.params as unknown as DynamicsParams), actionEmbed: { ...(ck.params as unknown as DynamicsParams).actionEmbed, table: grouped } };
+      let rows: np.Array[];
+      if (codeRows) {
+        rows = Array.from({ length: dc.actions }, (_, g) => {
+          const members = groups.flatMap((gi, c) => (gi === g ? [c] : []));
+          return np.concatenate(members.map((c) => table.ref.slice([c, c + 1])), 0).mean(0, { keepdims: true }); // (members,D) -> (1,D)
+        });
+      } else {
+        rows = [fresh.params.actionEmbed.table.ref.slice([0, dc.actions])]; // (G,D)
+        log(`dynamics: init from ${file}: its ${table.shape[0] - 1} action rows do not belong to these ${groups.length} codes; the ${dc.actions} group rows start fresh`);
+      }
+      const last = table.shape[0] - 1;
+      const grouped = np.concatenate([...rows, table.slice([last, last + 1])], 0); // (G+1, D)
+      const params = { ...loaded, actionEmbed: { ...loaded.actionEmbed, table: grouped } };
       const problems = compareShapes(params as unknown as ParamTree, fresh.params as unknown as ParamTree);
       tree.dispose(fresh.params as unknown as ParamTree);
       if (problems) {
@@ -187,7 +201,7 @@ export async function dynamicsPhase(cfg: DynamicsRunConfig, ds: Dataset, out: st
         tree.dispose(fresh.opt);
         throw new Error(`train.init ${file}: ${problems}`);
       }
-      log(`dynamics: init from ${file}: its ${groups.length} code rows averaged into ${dc.actions} action groups`);
+      if (codeRows) log(`dynamics: init from ${file}: its ${groups.length} code rows averaged into ${dc.actions} action groups`);
       return { params: params as DynamicsParams, state: fresh.state, opt: fresh.opt };
     },
     async step(params, opt, state, batch, lr, key) {

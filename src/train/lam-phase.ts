@@ -91,9 +91,29 @@ function frameOf(b: ClipBatch, i: number, t: number): Float32Array {
   return b.x_BTHWC.slice(off, off + size);
 }
 
+/** Gain of the strip's change rows: a change of 1/CHANGE_GAIN of the range shows at full brightness. */
+const CHANGE_GAIN = 4;
+
 /**
- * The per-code strip: one row per sample frame: x_t, the true x_t+1, then x̂_t+1 under each of
- * the A codes (the column the encoder chose is the one to compare with the truth).
+ * |b − a| per pixel (largest over the RGB channels), times CHANGE_GAIN, as a grey RGB frame in
+ * [0, 1]: black where nothing changed. At the LAM's size a one-pixel scroll is hard to see in the
+ * frames themselves; in their change it lights up every edge.
+ */
+function changeFrame(a: Float32Array, aOff: number, b: Float32Array, bOff: number, H: number, W: number, C: number): Float32Array {
+  const out = new Float32Array(H * W * 3);
+  for (let i = 0; i < H * W; i++) {
+    let d = 0;
+    for (let k = 0; k < Math.min(3, C); k++) d = Math.max(d, Math.abs(b[bOff + i * C + k] - a[aOff + i * C + k]));
+    out.fill(Math.min(1, d * CHANGE_GAIN), i * 3, i * 3 + 3);
+  }
+  return out;
+}
+
+/**
+ * The per-code strip: two rows per sample frame. The first: x_t, the true x_t+1, then x̂_t+1
+ * under each of the A codes (the column the encoder chose is the one to compare with the truth).
+ * The second: under each of those, its change from x_t (`changeFrame`; blank under x_t), so a
+ * code that copies the frame is black and one that scrolls or moves the player shows its edges.
  */
 export async function codeStripPng(inf: ReturnType<typeof lamInference>, p: LamParams, s: LamState, b: ClipBatch, cfg: LamConfig): Promise<Uint8Array> {
   const F = b.B;
@@ -104,10 +124,16 @@ export async function codeStripPng(inf: ReturnType<typeof lamInference>, p: LamP
   const pred = await inf.everyAction(p, s.codebook_KD, frames, F);
   const tile = (data: Float32Array, offset = 0): Tile => ({ data, offset, height: b.H, width: b.W, channels: b.C, show: "rgb" });
   const rows: Tile[][] = [];
+  const blank: Tile = { data: new Float32Array(b.H * b.W * 3), height: b.H, width: b.W, channels: 3, show: "rgb" };
   for (let i = 0; i < F; i++) {
-    const row = [tile(frames, i * size), tile(frameOf(b, i, t + 1))];
-    for (let a = 0; a < cfg.codes; a++) row.push(tile(pred, (a * F + i) * size));
-    rows.push(row);
+    const next = frameOf(b, i, t + 1);
+    const row = [tile(frames, i * size), tile(next)];
+    const change = [blank, { ...blank, data: changeFrame(frames, i * size, next, 0, b.H, b.W, b.C) }];
+    for (let a = 0; a < cfg.codes; a++) {
+      row.push(tile(pred, (a * F + i) * size));
+      change.push({ ...blank, data: changeFrame(frames, i * size, pred, (a * F + i) * size, b.H, b.W, b.C) });
+    }
+    rows.push(row, change);
   }
   return tilePng(rows, 2);
 }
