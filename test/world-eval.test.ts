@@ -18,7 +18,7 @@ import { saveWorldTokenizer } from "../src/world/tokenizer-io.js";
 import { getWorld } from "../src/worlds/index.js";
 import { PLATFORMER } from "../src/worlds/platformer.js";
 import type { WorldState } from "../src/worlds/types.js";
-import { fallingTargets, gravitySheet, judgeCase, locate, playerTarget, scoreGravity, verticalShift } from "../src/eval/gravity.js";
+import { fallingTargets, gravitySheet, judgeCase, locate, playerTarget, scoreGravity, subpixelShift, verticalShift } from "../src/eval/gravity.js";
 import type { GravityCase } from "../src/eval/gravity.js";
 import { isJumpStart, jumpKeys, jumpTarget, scoreJumps, trackFeet } from "../src/eval/jump.js";
 import type { JumpTrack } from "../src/eval/jump.js";
@@ -147,6 +147,7 @@ describe("gravity detector", () => {
     let n = 0;
     let close = 0;
     let truncated = 0;
+    const cutSoft: number[] = [];
     for (const f of frames) {
       for (const target of fallingTargets("platformer", f.state, 64, 64)) {
         const at = locate(f.rgb, 64, 64, target);
@@ -164,12 +165,47 @@ describe("gravity detector", () => {
         for (let y = top; y < top + 2; y++) for (let x = Math.max(0, x0); x < Math.min(64, x1); x++) for (let c = 0; c < 3; c++) cut[(y * 64 + x) * 3 + c] = f.rgb[((top - 1) * 64 + x) * 3 + c];
         const moved = locate(cut, 64, 64, target);
         if (moved && moved.y - at.y >= 1 && verticalShift(f.rgb, cut, 64, 64, target) === 0) truncated++;
+        if (moved && moved.y - at.y >= 1) cutSoft.push(subpixelShift(f.rgb, cut, 64, 64, target) ?? NaN);
       }
     }
     expect(n).toBeGreaterThan(20);
     expect(close / n).toBeGreaterThan(0.95);
     expect(truncated / n).toBeGreaterThan(0.9);
+    // subpixelShift (the samples' measure) too: a sprite that lost its top rows reads as not moved.
+    expect(cutSoft.length).toBeGreaterThan(20);
+    expect(cutSoft.filter((v) => Math.abs(v) <= 0.25).length / cutSoft.length).toBeGreaterThan(0.9);
     expect(verticalShift(frames[0].rgb, new Uint8Array(64 * 64 * 3), 64, 64, playerTarget(frames[0].state, 64, 64))).toBeNull();
+  });
+
+  it("subpixelShift: a true visible fall reads lower, a frame against itself exactly 0, the sprite moved by whole pixels that many", () => {
+    const frames = platformerFrames(6, 120);
+    let [n, lower] = [0, 0];
+    const moved: number[][] = [];
+    for (const f of frames) {
+      for (const target of fallingTargets("platformer", f.state, 64, 64)) {
+        const whole = verticalShift(f.rgb, f.next, 64, 64, target);
+        if (whole === null || whole < 1) continue;
+        n++;
+        if (subpixelShift(f.rgb, f.next, 64, 64, target)! > 0.25) lower++;
+        expect(subpixelShift(f.rgb, f.rgb, 64, 64, target)).toBe(0);
+        // The sprite's columns cut out and pasted d rows lower (the rest of the frame kept).
+        const [x0, x1] = target.columns!;
+        const at = locate(f.rgb, 64, 64, target)!;
+        const top = Math.max(0, Math.round(at.y - (1.2 / 12) * 64) - 1);
+        const paste = (d: number) => {
+          const out = f.rgb.slice();
+          for (let y = top; y < top + 9; y++) for (let x = Math.max(0, x0); x < Math.min(64, x1); x++) for (let c = 0; c < 3; c++) out[((y + d) * 64 + x) * 3 + c] = f.rgb[(y * 64 + x) * 3 + c];
+          return out;
+        };
+        if (top + 9 + 2 < 64 && top >= 2) moved.push([-2, -1, 1, 2].map((d) => subpixelShift(f.rgb, paste(d), 64, 64, target) ?? NaN));
+      }
+    }
+    expect(n).toBeGreaterThan(20);
+    expect(lower / n).toBeGreaterThan(0.97);
+    expect(moved.length).toBeGreaterThan(10);
+    const near = moved.filter((m) => m.every((v, i) => Math.abs(v - [-2, -1, 1, 2][i]) <= 0.5)).length;
+    expect(near / moved.length).toBeGreaterThan(0.9);
+    expect(subpixelShift(frames[0].rgb, new Uint8Array(64 * 64 * 3), 64, 64, playerTarget(frames[0].state, 64, 64))).toBeNull();
   });
 
   it("scores the true next frames of falling moments as mostly lower; a copy of the start as never", () => {
