@@ -209,23 +209,23 @@ function colourLikeness(rgb: Uint8Array, H: number, W: number, t: Target): Float
 /**
  * How many pixels the object moved down from frame a to frame b (negative: up), to a fraction of
  * a pixel: the gravity test's measure of a sampled frame (`moveDown`). Each frame's object is its
- * largest group of rows (as in `locate`; when no pixel lies within COLOUR_TOLERANCE, as in a
- * generated sprite whose colours drifted, the group of pixels at least half alike), widened by
- * SOFT_PAD rows; inside it every pixel weighs its colour likeness (1 at the colour, 0 at
- * SOFT_TOLERANCE). The shift is the whole-pixel lag of the largest correlation of the two weight
- * maps (ties: the smallest), refined by a parabola through its neighbours (±0.5 px).
+ * largest group of rows (as in `locate`), widened by SOFT_PAD rows; inside it every pixel weighs
+ * its colour likeness (1 at the colour, 0 at SOFT_TOLERANCE). The shift is the whole-pixel lag of
+ * the largest correlation of the two weight maps (ties: the smallest), refined by a parabola
+ * through its neighbours (±0.5 px). Null when either frame lacks the object.
  *
  * Why not `verticalShift`: at 64×64 a 1-px fall changes the sprite's shape (its 11 rows are
  * sampled unevenly into ~6 pixels), and binary masks then often overlap as well at 0 as at 1,
  * which reads as no fall. Measured in session 13 on 111 held-out moments with a visible fall
- * (32 starts): the tokenizer's reconstruction of the true next frame — with its start and its
- * next frame each at the true frame's place by `verticalShift` — read "lower" in 0.874 of them by
- * `verticalShift` and in 0.964 by this; the true frames read lower in all of them by both, and a
- * frame against itself reads exactly 0. Null when either frame lacks the object.
+ * (32 starts): of the tokenizer's reconstructions of the true next frame, `verticalShift` read
+ * 97 as lower, 7 as not lower (in each of which the start and the next frame sat at the true
+ * frames' places by `verticalShift` itself) and 7 as not found; this reads 104 as lower and the
+ * same 7 as not found. The true frames read lower in all 111 by both; a frame against itself
+ * reads exactly 0.
  */
 export function subpixelShift(a: Uint8Array, b: Uint8Array, H: number, W: number, t: Target): number | null {
   const maps = [a, b].map((f) => {
-    const rows = locateInMask(colourMask(f, H, W, t), H, W, t)?.rows ?? softRows(f, H, W, t);
+    const rows = locateInMask(colourMask(f, H, W, t), H, W, t)?.rows;
     if (!rows) return null;
     const m = colourLikeness(f, H, W, t);
     m.fill(0, 0, Math.max(0, rows[0] - SOFT_PAD) * W);
@@ -247,13 +247,6 @@ export function subpixelShift(a: Uint8Array, b: Uint8Array, H: number, W: number
   const [l, m0, r] = [c.get(best - 1)!, c.get(best)!, c.get(best + 1)!];
   const curve = l - 2 * m0 + r;
   return best + (curve < 0 ? Math.max(-0.5, Math.min(0.5, (l - r) / (2 * curve))) : 0);
-}
-
-/** The rows of the largest group of pixels at least half alike to the target's colours (`subpixelShift`'s fallback). */
-function softRows(rgb: Uint8Array, H: number, W: number, t: Target): [number, number] | null {
-  const like = colourLikeness(rgb, H, W, t);
-  const m = Uint8Array.from(like, (v) => (v >= 0.5 ? 1 : 0));
-  return locateInMask(m, H, W, t)?.rows ?? null;
 }
 
 interface PlatformerState {
