@@ -40,7 +40,7 @@ const USAGE = `worldkit eval <what> [options]
       prediction). Writes the calibration to FILE (default: actions.json beside the model,
       except in a world folder, whose actions.json the player uses: there only with --actions)
       and, with --strip, the next frame under every code as a PNG (x_t, x_t+1, then codes;
-      under each row its change from x_t, black where nothing changed).
+      under each row its change from x_t: orange brighter, blue darker, black unchanged).
 
   world --world PATH --data DIR [--lam PATH] [--tokenizer PATH] [--starts 8] [--seed 0]
       [--split val|all|train] [--gravity-samples 4] [--gravity-sheet FILE.png]

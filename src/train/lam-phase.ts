@@ -92,19 +92,23 @@ function frameOf(b: ClipBatch, i: number, t: number): Float32Array {
 }
 
 /** Gain of the strip's change rows: a change of 1/CHANGE_GAIN of the range shows at full brightness. */
-const CHANGE_GAIN = 4;
+const CHANGE_GAIN = 6;
 
 /**
- * |b − a| per pixel (largest over the RGB channels), times CHANGE_GAIN, as a grey RGB frame in
- * [0, 1]: black where nothing changed. At the LAM's size a one-pixel scroll is hard to see in the
- * frames themselves; in their change it lights up every edge.
+ * b − a per pixel (the mean over the RGB channels), times CHANGE_GAIN, as an RGB frame in [0, 1]:
+ * orange where b is brighter, blue where it is darker, black where nothing changed. At the LAM's
+ * size a one-pixel scroll is hard to see in the frames themselves; in their change it lights up
+ * every edge, and which side of an edge is orange tells the direction (a scroll one way swaps the
+ * colours of the other).
  */
 function changeFrame(a: Float32Array, aOff: number, b: Float32Array, bOff: number, H: number, W: number, C: number): Float32Array {
   const out = new Float32Array(H * W * 3);
+  const K = Math.min(3, C);
   for (let i = 0; i < H * W; i++) {
     let d = 0;
-    for (let k = 0; k < Math.min(3, C); k++) d = Math.max(d, Math.abs(b[bOff + i * C + k] - a[aOff + i * C + k]));
-    out.fill(Math.min(1, d * CHANGE_GAIN), i * 3, i * 3 + 3);
+    for (let k = 0; k < K; k++) d += (b[bOff + i * C + k] - a[aOff + i * C + k]) / K;
+    const v = Math.min(1, Math.abs(d) * CHANGE_GAIN);
+    out.set(d > 0 ? [v, 0.5 * v, 0] : [0, 0.6 * v, v], i * 3);
   }
   return out;
 }
@@ -113,7 +117,8 @@ function changeFrame(a: Float32Array, aOff: number, b: Float32Array, bOff: numbe
  * The per-code strip: two rows per sample frame. The first: x_t, the true x_t+1, then x̂_t+1
  * under each of the A codes (the column the encoder chose is the one to compare with the truth).
  * The second: under each of those, its change from x_t (`changeFrame`; blank under x_t), so a
- * code that copies the frame is black and one that scrolls or moves the player shows its edges.
+ * code that copies the frame is black and one that scrolls or moves the player shows its edges
+ * in orange and blue, their order across an edge telling the direction.
  */
 export async function codeStripPng(inf: ReturnType<typeof lamInference>, p: LamParams, s: LamState, b: ClipBatch, cfg: LamConfig): Promise<Uint8Array> {
   const F = b.B;
