@@ -80,18 +80,23 @@ function unpack(c: number): [number, number, number] {
   return [(c >> 16) & 255, (c >> 8) & 255, c & 255];
 }
 
-/** 1 where a pixel of an H·W·3 byte frame has the target's colour within its columns, else 0 (H·W). */
-function colourMask(rgb: Uint8Array, H: number, W: number, t: Target): Uint8Array {
+/** Each pixel's L1 distance (0..765) to the nearest of the target's colours, within its columns (Infinity elsewhere): H·W. */
+function colourDistance(rgb: Uint8Array, H: number, W: number, t: Target): Float32Array {
   const refs = [t.color, ...(t.altColors ?? [])].map(unpack);
   const [x0, x1] = t.columns ?? [0, W];
-  const m = new Uint8Array(H * W);
+  const d = new Float32Array(H * W).fill(Infinity);
   for (let y = 0; y < H; y++) {
     for (let x = Math.max(0, x0); x < Math.min(W, x1); x++) {
       const o = (y * W + x) * 3;
-      if (refs.some(([r, g, b]) => Math.abs(rgb[o] - r) + Math.abs(rgb[o + 1] - g) + Math.abs(rgb[o + 2] - b) <= COLOUR_TOLERANCE)) m[y * W + x] = 1;
+      for (const [r, g, b] of refs) d[y * W + x] = Math.min(d[y * W + x], Math.abs(rgb[o] - r) + Math.abs(rgb[o + 1] - g) + Math.abs(rgb[o + 2] - b));
     }
   }
-  return m;
+  return d;
+}
+
+/** 1 where a pixel of an H·W·3 byte frame has the target's colour within its columns, else 0 (H·W). */
+function colourMask(rgb: Uint8Array, H: number, W: number, t: Target): Uint8Array {
+  return Uint8Array.from(colourDistance(rgb, H, W, t), (d) => (d <= COLOUR_TOLERANCE ? 1 : 0));
 }
 
 /** The object of `t.color` in an H·W·3 byte frame (its largest group of rows); null when too few pixels match. */
@@ -192,18 +197,7 @@ const SOFT_PAD = 2;
  * the pixels of an H·W·3 byte frame within its columns (0 elsewhere): H·W.
  */
 function colourLikeness(rgb: Uint8Array, H: number, W: number, t: Target): Float32Array {
-  const refs = [t.color, ...(t.altColors ?? [])].map(unpack);
-  const [x0, x1] = t.columns ?? [0, W];
-  const m = new Float32Array(H * W);
-  for (let y = 0; y < H; y++) {
-    for (let x = Math.max(0, x0); x < Math.min(W, x1); x++) {
-      const o = (y * W + x) * 3;
-      let best = 0;
-      for (const [r, g, b] of refs) best = Math.max(best, 1 - (Math.abs(rgb[o] - r) + Math.abs(rgb[o + 1] - g) + Math.abs(rgb[o + 2] - b)) / SOFT_TOLERANCE);
-      m[y * W + x] = best;
-    }
-  }
-  return m;
+  return colourDistance(rgb, H, W, t).map((d) => Math.max(0, 1 - d / SOFT_TOLERANCE));
 }
 
 /**
