@@ -10,7 +10,7 @@
  * (`moveDown`), and count samples where it is lower (dy > DEAD_ZONE px) and higher (dy <
  * −DEAD_ZONE). For the platformer player dy is the whole-pixel shift that best overlays the
  * sprite's pixels (`verticalShift`; since session 13 to a fraction of a pixel, `subpixelShift`,
- * as whole pixels read a 1-px fall as none in 1 of 10 true falls through the tokenizer). Until session 8 it was the difference of the sprite's top
+ * as whole pixels read 7 of 104 true falls through the tokenizer as no fall). Until session 8 it was the difference of the sprite's top
  * edges, which a generated sprite missing its one-pixel cap or its upper half moves down by
  * 2–4 px: such samples counted as "lower" (looked at: models/default scored 0.857 that way and
  * 0.778 with the shift, its tokenizer bound 0.882 and 0.898). A case passes when lower > higher; the
