@@ -37,7 +37,9 @@ import type { STStackParams } from "../nn/st-block.js";
 import { VQ_DEFAULTS, initCodeAge, initVQ, initVQEma, quantize } from "../nn/vq.js";
 import type { VQConfig, VQEmaState } from "../nn/vq.js";
 import { gridOf, patchify, unpatchify } from "./patches.js";
-import { changeSigns, globalWarp, offsetDistribution, poolFrames, unpoolFrames } from "./motion.js";
+import { globalWarp, offsetDistribution, poolFrames, unpoolFrames } from "./motion.js";
+import { explainLoss } from "./lam-explain.js";
+import type { ExplainHeads } from "./lam-explain.js";
 
 export interface LamConfig {
   /** Frame height in pixels (a multiple of `patch`). */
@@ -358,13 +360,10 @@ export function initLam(key: Key, cfg: LamConfig): { params: LamParams; state: L
 type EncoderParams = Pick<LamParams, "patchIn" | "encPos" | "encoder" | "changeIn" | "flowIn" | "fineFlowIn" | "pairIn" | "toCode">;
 type DecoderParams = Pick<LamParams, "fromCode" | "decPatchIn" | "decMotionIn" | "filmScale" | "warpIn" | "warpOut" | "decPos" | "decoder" | "patchOut">;
 
-/** Heads that only the training loss reads (the code's auxiliary predictions). */
-type LossHeads = Pick<LamParams, "flowOut" | "fineFlowOut" | "signOut">;
-
-function halves(p: LamParams): { enc: EncoderParams; dec: DecoderParams; heads: LossHeads } {
+function halves(p: LamParams): { enc: EncoderParams; dec: DecoderParams; heads: ExplainHeads } {
   const { flowOut, fineFlowOut, signOut, patchIn, encPos, encoder, changeIn, flowIn, fineFlowIn, pairIn, toCode, fromCode, decPatchIn, decMotionIn, filmScale, warpIn, warpOut, decPos, decoder, patchOut } = p;
   const dec: DecoderParams = { fromCode, decPatchIn, decPos, decoder, patchOut, ...(decMotionIn ? { decMotionIn } : {}), ...(filmScale ? { filmScale } : {}), ...(warpIn ? { warpIn } : {}), ...(warpOut ? { warpOut } : {}) };
-  const heads: LossHeads = { ...(flowOut ? { flowOut } : {}), ...(fineFlowOut ? { fineFlowOut } : {}), ...(signOut ? { signOut } : {}) };
+  const heads: ExplainHeads = { ...(flowOut ? { flowOut } : {}), ...(fineFlowOut ? { fineFlowOut } : {}), ...(signOut ? { signOut } : {}) };
   return { enc: { patchIn, encPos, encoder, changeIn, pairIn, toCode, ...(flowIn ? { flowIn } : {}), ...(fineFlowIn ? { fineFlowIn } : {}) }, dec, heads };
 }
 
@@ -541,13 +540,13 @@ export interface LamLossAux {
 }
 
 /**
- * Change-weighted reconstruction of every x_t+1 plus β·commitment. Consumes params, codebook,
+ * Change-weighted reconstruction of every x_t+1 plus β·commitment, plus the terms of what the
+ * code must explain besides (lam-explain.ts; each off at weight 0). Consumes params, codebook,
  * x and keep (the decoder's input tokens kept, 1, or zeroed, 0, per transition: decoderDrop).
  * The aux carries z and the indices for the EMA codebook update.
  */
 export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, cfg: LamConfig, keep_BUN?: np.Array): { loss: np.Array; aux: LamLossAux } {
   const { enc, dec, heads } = halves(p);
-  const { flowOut, fineFlowOut, signOut } = heads;
   checkFrames(x_BTHWC, cfg, 2, "lamLoss");
   const T = x_BTHWC.shape[1];
   const fine_BUNJ = fineFlowOf(x_BTHWC.ref, cfg);
@@ -556,45 +555,10 @@ export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, 
   // One cost volume: the encoder's input and, with flowWeight, the flow term's target.
   const flow_BUNJ = cv > 0 ? offsetDistribution(pooled.ref, cv, cfg.patch) : null;
   const z = encodePooled(enc, pooled.ref, flow_BUNJ?.ref ?? null, fine_BUNJ?.ref ?? null, cfg);
-  let assignLoss: np.Array | null = null;
-  if ((cfg.assignWeight ?? 0) > 0) {
-    const best_BU = decoderBestCode(tree.ref(dec) as DecoderParams, codebook_KD.ref, pooled.ref, cfg);
-    const e_KD = lax.stopGradient(codebook_KD.ref);
-    const dist_BUK = np.square(e_KD.ref).sum(-1).sub(np.matmul(z.ref, e_KD.transpose()).mul(2)); // ‖z‖² left out: the same for every k
-    const logp_BUK = jnn.logSoftmax(dist_BUK.mul(-(cfg.assignSharpness ?? 10)), -1);
-    assignLoss = jnn.oneHot(best_BU, cfg.codes).mul(logp_BUK).sum(-1).mean().mul(-cfg.assignWeight);
-  }
-  const q = quantize({ codebook_KD }, z.ref, lamVqConfig(cfg));
+  const best_BU = (cfg.assignWeight ?? 0) > 0 ? decoderBestCode(tree.ref(dec) as DecoderParams, codebook_KD.ref, pooled.ref, cfg) : null;
+  const q = quantize({ codebook_KD: codebook_KD.ref }, z.ref, lamVqConfig(cfg));
   q.codebookLoss.dispose();
-  // Cross-entropy of each token's offset distribution predicted from the code alone. Consumes head and target.
-  const flowTerm = (head: LinearParams, target_BUNJ: np.Array) => {
-    const [Bt, Ut, Nt, Jt] = target_BUNJ.shape;
-    const logp = jnn.logSoftmax(linear(head, q.zq.ref).reshape([Bt, Ut, Nt, Jt]), -1); // (B,U,N·J) -> (B,U,N,J)
-    return target_BUNJ.mul(logp).sum(-1).mean().mul(-cfg.flowWeight);
-  };
-  let flowLoss: np.Array | null = null;
-  if ((cfg.flowWeight ?? 0) > 0) {
-    if (!flowOut) throw new Error("lam.ts lamLoss: config flowWeight is set but params have no flowOut");
-    flowLoss = flowTerm(flowOut, flow_BUNJ!);
-    if (fine_BUNJ) {
-      if (!fineFlowOut) throw new Error("lam.ts lamLoss: config fineFlow and flowWeight are set but params have no fineFlowOut");
-      flowLoss = flowLoss.add(flowTerm(fineFlowOut, fine_BUNJ));
-    }
-  }
-  else {
-    flow_BUNJ?.dispose();
-    fine_BUNJ?.dispose();
-    if (flowOut) tree.dispose(flowOut);
-    if (fineFlowOut) tree.dispose(fineFlowOut);
-  }
-  let signLoss: np.Array | null = null;
-  if ((cfg.signWeight ?? 0) > 0) {
-    if (!signOut) throw new Error("lam.ts lamLoss: config signWeight is set but params have no signOut");
-    const target_BUNC3 = changeSigns(pooled.ref, cfg.patch, cfg.signThreshold ?? 0.002);
-    const [Bs, Us, Ns, Cs] = target_BUNC3.shape;
-    const logp = jnn.logSoftmax(linear(signOut, q.zq.ref).reshape([Bs, Us, Ns, Cs, 3]), -1); // (B,U,N·C·3) -> (B,U,N,C,3)
-    signLoss = target_BUNC3.mul(logp).sum(-1).mean().mul(-cfg.signWeight);
-  } else if (signOut) tree.dispose(signOut);
+  const explained = explainLoss({ heads, z_BUd: z.ref, zq_BUd: q.zq.ref, codebook_KD, pooled_BTHWC: pooled.ref, flow_BUNJ, fine_BUNJ, best_BU }, cfg);
   const prev = pooled.ref.slice([], [0, T - 1]);
   const next = pooled.slice([], [1, T]);
   const change = next.ref.sub(prev.ref);
@@ -609,9 +573,7 @@ export function lamLoss(p: LamParams, codebook_KD: np.Array, x_BTHWC: np.Array, 
   const mse = sq.ref.mean();
   const weighted = sq.mul(weight).mean();
   let loss = weighted.add(q.commitLoss.ref);
-  if (flowLoss) loss = loss.add(flowLoss);
-  if (signLoss) loss = loss.add(signLoss);
-  if (assignLoss) loss = loss.add(assignLoss);
+  if (explained) loss = loss.add(explained);
   return { loss, aux: { mse, commit: q.commitLoss, z_BUd: z, indices_BU: q.indices } };
 }
 
