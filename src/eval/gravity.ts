@@ -96,7 +96,12 @@ function colourDistance(rgb: Uint8Array, H: number, W: number, t: Target): Float
 
 /** 1 where a pixel of an H·W·3 byte frame has the target's colour within its columns, else 0 (H·W). */
 function colourMask(rgb: Uint8Array, H: number, W: number, t: Target): Uint8Array {
-  return Uint8Array.from(colourDistance(rgb, H, W, t), (d) => (d <= COLOUR_TOLERANCE ? 1 : 0));
+  return maskOf(colourDistance(rgb, H, W, t));
+}
+
+/** 1 where a colour distance is within COLOUR_TOLERANCE, else 0. */
+function maskOf(dist: Float32Array): Uint8Array {
+  return Uint8Array.from(dist, (d) => (d <= COLOUR_TOLERANCE ? 1 : 0));
 }
 
 /** The object of `t.color` in an H·W·3 byte frame (its largest group of rows); null when too few pixels match. */
@@ -192,12 +197,9 @@ export const SOFT_TOLERANCE = 2 * COLOUR_TOLERANCE;
 /** Rows above and below the object's group that `subpixelShift` keeps (a sample's sprite may have grown or shrunk). */
 const SOFT_PAD = 2;
 
-/**
- * 1 − (L1 distance to the nearest of the target's colours) / SOFT_TOLERANCE, floored at 0, for
- * the pixels of an H·W·3 byte frame within its columns (0 elsewhere): H·W.
- */
-function colourLikeness(rgb: Uint8Array, H: number, W: number, t: Target): Float32Array {
-  return colourDistance(rgb, H, W, t).map((d) => Math.max(0, 1 - d / SOFT_TOLERANCE));
+/** 1 − colourDistance / SOFT_TOLERANCE, floored at 0 (0 outside the target's columns): H·W. */
+function colourLikeness(dist: Float32Array): Float32Array {
+  return dist.map((d) => Math.max(0, 1 - d / SOFT_TOLERANCE));
 }
 
 /**
@@ -219,9 +221,10 @@ function colourLikeness(rgb: Uint8Array, H: number, W: number, t: Target): Float
  */
 export function subpixelShift(a: Uint8Array, b: Uint8Array, H: number, W: number, t: Target): number | null {
   const maps = [a, b].map((f) => {
-    const rows = locateInMask(colourMask(f, H, W, t), H, W, t)?.rows;
+    const dist = colourDistance(f, H, W, t);
+    const rows = locateInMask(maskOf(dist), H, W, t)?.rows;
     if (!rows) return null;
-    const m = colourLikeness(f, H, W, t);
+    const m = colourLikeness(dist);
     m.fill(0, 0, Math.max(0, rows[0] - SOFT_PAD) * W);
     m.fill(0, Math.min(H, rows[1] + 1 + SOFT_PAD) * W);
     return m;
