@@ -223,9 +223,12 @@ describe("gravity detector", () => {
     expect(t.cases).toBeGreaterThan(20);
     expect(t.fraction!).toBeGreaterThan(0.8);
     expect(t.higher).toBe(0);
-    const z = scoreGravity(frozen, 64, 64);
+    const z = scoreGravity(frozen.map((c, i) => ({ ...c, at: { episode: 3, frame: i } })), 64, 64);
     expect(z.fraction).toBe(0);
     expect(z.same).toBe(2 * z.cases);
+    // Every frozen case fails and is listed with where it came from.
+    expect(z.failing.length).toBe(z.cases);
+    expect(z.failing[1]).toEqual({ episode: 3, frame: 1, lower: 0, higher: 0, same: 2 });
     // With the data's own frames given, moments without a visible fall are left out, and the
     // true next frames then pass every remaining case (a perfect model scores 1).
     const withTruth = truth.map((c) => ({ ...c, truth: { start: c.start, next: c.samples[0] } }));
@@ -233,6 +236,7 @@ describe("gravity detector", () => {
     expect(v.invisible).toBeGreaterThan(0);
     expect(v.invisible + v.cases + v.missing).toBe(truth.length);
     expect(v.fraction).toBe(1);
+    expect(v.failing).toEqual([]);
     expect(v.cases).toBe(truth.length - v.invisible - v.missing);
     // The contact sheet: one row per scored case (at most 24), failing first: 3 + samples tiles
     // of 64×64 at scale 2 with 2 px gaps.

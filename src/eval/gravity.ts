@@ -311,6 +311,8 @@ export interface GravityCase {
    * right answer even for a perfect model.
    */
   truth?: { start: Uint8Array; next: Uint8Array };
+  /** Where the case comes from (episode id, index of the last context frame), to find it again. */
+  at?: { episode: number; frame: number };
 }
 
 /** Smallest fall (pixels) in the data's next frame for a case to count. */
@@ -328,6 +330,8 @@ export interface GravityResult {
   lower: number;
   higher: number;
   same: number;
+  /** The scored cases that failed (lower ≤ higher), with their sample counts and where they come from. */
+  failing: { episode: number | null; frame: number | null; lower: number; higher: number; same: number }[];
 }
 
 /** One case's verdict: left out (no visible fall in the data, or the object not found), or its sample counts. */
@@ -365,7 +369,7 @@ export function judgeCase(c: GravityCase, H: number, W: number): CaseVerdict {
 
 /** Score gravity cases (frames H×W). */
 export function scoreGravity(cases: GravityCase[], H: number, W: number): GravityResult {
-  const r: GravityResult = { fraction: null, cases: 0, missing: 0, invisible: 0, lower: 0, higher: 0, same: 0 };
+  const r: GravityResult = { fraction: null, cases: 0, missing: 0, invisible: 0, lower: 0, higher: 0, same: 0, failing: [] };
   let pass = 0;
   for (const c of cases) {
     const v = judgeCase(c, H, W);
@@ -379,6 +383,7 @@ export function scoreGravity(cases: GravityCase[], H: number, W: number): Gravit
     r.same += v.same;
     r.cases++;
     if (v.pass) pass++;
+    else r.failing.push({ episode: c.at?.episode ?? null, frame: c.at?.frame ?? null, lower: v.lower, higher: v.higher, same: v.same });
   }
   r.fraction = r.cases ? pass / r.cases : null;
   return r;

@@ -361,7 +361,7 @@ export async function evalWorld(world: LoadedWorld, ds: Dataset, opts: WorldEval
           // model would show (the bound the tokenizer puts on this test).
           const after = (await roll((await clipEndingAt(m.entry, m.last + 1, 0)).clip, [])).first.rgb;
           for (const target of fallingTargets(env, clip.state!, H, W)) {
-            cases.push({ target, start: drawn[0].first.rgb, samples: drawn.map((d) => d.frames[0].rgb), truth });
+            cases.push({ target, start: drawn[0].first.rgb, samples: drawn.map((d) => d.frames[0].rgb), truth, at: { episode: m.entry.id, frame: m.last } });
             boundCases.push({ target, start: drawn[0].first.rgb, samples: [after], truth });
           }
         }
